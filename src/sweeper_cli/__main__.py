@@ -1,0 +1,3 @@
+from sweeper_cli.cli import main
+
+main()

@@ -1,0 +1,137 @@
+"""Local backend: a pool of at most N job runners on this machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+
+from sweeper_cli import store
+from sweeper_cli.backends.base import Event, EventSink, JobRef
+from sweeper_cli.states import State
+
+
+def runner_argv(python: str, run_dir: Path) -> list[str]:
+    return [python, "-m", "sweeper_cli.runner", str(run_dir)]
+
+
+def _signal_runner(popen: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        popen.send_signal(sig)
+
+
+def mark_not_started(job: JobRef, reason: str) -> None:
+    """Record a job that never started as cancelled (the runner never owned its status)."""
+    store.write_status(
+        job.run_dir,
+        {"num": job.num, "state": State.CANCELLED.value, "attempt": 0, "reason": reason},
+    )
+
+
+class LocalBackend:
+    """Runs jobs as local processes, `max_parallel` at a time, and waits for them.
+
+    Ctrl-C (KeyboardInterrupt) sends SIGTERM to every runner, which forwards it to its
+    job and kills it after the grace period; a second Ctrl-C makes runners kill at once.
+    Jobs not started yet are recorded as cancelled. The KeyboardInterrupt is re-raised.
+    """
+
+    name = "local"
+
+    def __init__(
+        self,
+        max_parallel: int = 1,
+        gpus: Sequence[str] = (),
+        fail_fast: bool = False,
+        python: str | None = None,
+    ) -> None:
+        self.max_parallel = max(1, max_parallel)
+        self.gpus = list(gpus)
+        self.fail_fast = fail_fast
+        self.python = python or sys.executable
+        self._running: dict[int, subprocess.Popen[bytes]] = {}
+
+    def _start(self, job: JobRef, launched: int, done: queue.Queue[int]) -> None:
+        env = dict(os.environ)
+        if self.gpus:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpus[launched % len(self.gpus)]
+        with (store.sweep_meta(job.run_dir) / "runner.log").open("ab") as err:
+            popen = subprocess.Popen(
+                runner_argv(self.python, job.run_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=err,
+                stderr=err,
+                env=env,
+                start_new_session=os.name == "posix",
+                creationflags=0 if os.name == "posix" else subprocess.CREATE_NEW_PROCESS_GROUP,
+            )
+        self._running[job.num] = popen
+        threading.Thread(target=lambda: done.put(job.num) if popen.wait() or True else None,
+                         daemon=True).start()
+
+    def _finished(self, job: JobRef) -> Event:
+        self._running.pop(job.num)
+        runner_log = store.sweep_meta(job.run_dir) / "runner.log"
+        with contextlib.suppress(OSError):
+            if runner_log.stat().st_size == 0:
+                runner_log.unlink()
+        try:
+            record = store.read_status(job.run_dir)
+        except (OSError, ValueError):
+            return Event("finished", job.num, State.LOST.value, "status.json unreadable")
+        state = record.get("state")
+        if state in (State.RUNNING.value, State.QUEUED.value):
+            return Event("finished", job.num, State.LOST.value, "the job runner died")
+        detail = record.get("signal") or (
+            f"exit {record['exit_code']}" if record.get("exit_code") is not None else None
+        )
+        return Event("finished", job.num, state, detail)
+
+    def _stop_all(self, pending: deque[JobRef], sig: int, reason: str) -> None:
+        for popen in self._running.values():
+            _signal_runner(popen, sig)
+        while pending:
+            mark_not_started(pending.popleft(), reason)
+
+    def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink) -> None:
+        by_num = {job.num: job for job in jobs}
+        pending = deque(jobs)
+        done: queue.Queue[int] = queue.Queue()
+        launched = 0
+        interrupts = 0
+        failed_fast = False
+        while pending or self._running:
+            try:
+                while pending and len(self._running) < self.max_parallel:
+                    job = pending.popleft()
+                    self._start(job, launched, done)
+                    launched += 1
+                    on_event(Event("started", job.num))
+                event = self._finished(by_num[done.get()])
+                on_event(event)
+                if self.fail_fast and event.state != State.SUCCEEDED.value and not failed_fast:
+                    failed_fast = True
+                    self._stop_all(pending, signal.SIGTERM, "not started: --fail-fast")
+            except KeyboardInterrupt:
+                interrupts += 1
+                self._stop_all(pending, signal.SIGTERM if interrupts == 1 else signal.SIGINT,
+                               "not started: interrupted")
+                if interrupts == 1:
+                    on_event(Event("interrupted", -1, detail="stopping jobs (Ctrl-C again to kill)"))
+                if not self._running:
+                    raise
+        if interrupts:
+            raise KeyboardInterrupt
+
+    def cancel(self, sweep_dir: Path, jobs: Sequence[JobRef]) -> None:
+        for job in jobs:
+            popen = self._running.get(job.num)
+            if popen is not None:
+                _signal_runner(popen, signal.SIGTERM)

@@ -1,0 +1,51 @@
+"""The one place that turns errors into a line on stderr and an exit code."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from sweeper_cli.errors import EXIT_BACKEND, EXIT_INTERRUPTED, SweepError
+
+
+def debugging() -> bool:
+    return os.environ.get("THESIS_SWEEP_DEBUG") == "1"
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    print(f"thesis-sweep: error: {message}", file=sys.stderr, flush=True)
+    return typer.Exit(code)
+
+
+def command(func: Callable[..., int]) -> Callable[..., None]:
+    """Wrap a command returning an exit code: errors become one line, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = func(*args, **kwargs)
+        except SweepError as exc:
+            if debugging():
+                traceback.print_exc()
+            raise fail(str(exc), exc.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", EXIT_INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # last line of defence: never a bare traceback
+            if debugging():
+                traceback.print_exc()
+            raise fail(
+                f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+                "(THESIS_SWEEP_DEBUG=1 shows the traceback)",
+                EXIT_BACKEND,
+            ) from None
+        raise typer.Exit(code)
+
+    return wrapper

@@ -1,0 +1,63 @@
+"""Live progress of a running sweep: a rich bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sweeper_cli.backends.base import Event
+from sweeper_cli.render import STATE_STYLE
+from sweeper_cli.states import State
+
+
+class Reporter:
+    """Receives backend events and shows them; use as a context manager."""
+
+    def __init__(self, total: int, labels: dict[int, str], console: Console) -> None:
+        self.total = total
+        self.labels = labels
+        self.console = console
+        self.started: dict[int, float] = {}
+        self.live = console.is_terminal
+        self.progress = Progress(
+            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[running]} running"), TimeElapsedColumn(),
+            console=console, transient=True,
+        )
+        self.task = self.progress.add_task("sweep", total=total, running=0)
+
+    def __enter__(self) -> Reporter:
+        if self.live:
+            self.progress.start()
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.live:
+            self.progress.stop()
+
+    def _line(self, text: str, style: str = "") -> None:
+        if self.live:
+            self.progress.console.print(text, style=style, highlight=False)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def __call__(self, event: Event) -> None:
+        label = self.labels.get(event.num, "")
+        if event.kind == "started":
+            self.started[event.num] = time.monotonic()
+            self._line(f"job {event.num} started: {label}", "dim")
+        elif event.kind == "finished":
+            took = time.monotonic() - self.started.pop(event.num, time.monotonic())
+            detail = f", {event.detail}" if event.detail else ""
+            state = State(event.state or State.LOST.value)
+            self._line(f"job {event.num} {state.value} ({took:.1f}s{detail}): {label}",
+                       STATE_STYLE[state])
+            self.progress.advance(self.task)
+        elif event.kind == "interrupted":
+            self._line(f"interrupted: {event.detail}", "yellow")
+        self.progress.update(self.task, running=len(self.started))

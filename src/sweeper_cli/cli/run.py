@@ -1,0 +1,109 @@
+"""`thesis-sweep run`: plan, validate, write the sweep folder, launch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from sweeper_cli.cli.console import print_json, stderr, stdout
+from sweeper_cli.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, BadInput
+from sweeper_cli.settings import resolve
+
+CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _gpus(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    gpus = [g.strip() for g in text.split(",")]
+    if not all(g.isdigit() or (g.startswith("GPU-") and len(g) > 4) for g in gpus):
+        raise BadInput(f"invalid --gpus {text!r}: give device indices such as 0,1")
+    return gpus
+
+
+def run(
+    ctx: typer.Context,
+    overrides: list[str] = typer.Argument(
+        None, help="Hydra overrides, sweeps included (a=1,2 b=range(3) db=glob(*)).",
+        show_default=False,
+    ),
+    name: str = typer.Option(None, "--name", help="Sweep name (default: experiment)."),
+    config_name: str = typer.Option(None, "-cn", "--config-name", help="Primary config name."),
+    config_dir: str = typer.Option(None, "-cd", "--config-dir", help="Config directory."),
+    module: str = typer.Option(None, "--module", help="App module run as python -m MODULE."),
+    command: str = typer.Option(
+        None, "--command", help="App command instead of a module, e.g. 'python train.py'."
+    ),
+    jobs: int = typer.Option(None, "-j", "--jobs", help="Jobs at once (local; default 1)."),
+    backend: str = typer.Option("local", "--backend", help="Where jobs run: local."),
+    gpus: str = typer.Option(None, "--gpus", help="GPUs to share round-robin, e.g. 0,1."),
+    output_root: str = typer.Option(None, "--output-root", help="Root of runs/ and multiruns/."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
+    no_validate: bool = typer.Option(
+        False, "--no-validate", help="Skip composing every job before launch."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+) -> int:
+    """Run a sweep: one single Hydra run per combination."""
+    every = [*(overrides or []), *ctx.args]
+    flags: dict[str, Any] = {
+        "name": name, "config_name": config_name, "config_dir": config_dir,
+        "module": module, "command": command, "jobs": jobs, "output_root": output_root,
+        "validate": False if no_validate else None,
+    }
+    settings = resolve(flags)
+    gpu_list = _gpus(gpus)
+    from sweeper_cli import sweep  # imports Hydra: kept off the --help path
+    from sweeper_cli.backends import JobRef, get_backend
+    from sweeper_cli.render import plan_json, plan_table
+
+    runner = get_backend(
+        backend, max_parallel=settings["jobs"], gpus=gpu_list, fail_fast=fail_fast,
+        python=settings["python"],
+    )
+    prepared = sweep.prepare(settings, every)
+    if dry_run:
+        doc = plan_json(
+            prepared.naming.name,
+            prepared.output_root / "multiruns" / prepared.naming.sweep_folder,
+            [(j.num, j.overrides, prepared.run_dir(j.num)) for j in prepared.plan.jobs],
+            prepared.plan.swept_keys,
+        )
+        if as_json:
+            print_json(doc)
+        else:
+            stdout().print(plan_table(doc))
+        return EXIT_OK
+
+    claim = sweep.create(prepared, runner.name)
+    err = stderr()
+    err.print(f"sweep {claim.sweep_dir}  ({len(claim.run_dirs)} jobs)", highlight=False)
+    refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, claim.run_dirs)]
+    labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
+    return _launch(runner, claim.sweep_dir, refs, labels, as_json)
+
+
+def _launch(runner: Any, sweep_dir: Path, refs: list[Any], labels: dict[int, str],
+            as_json: bool) -> int:
+    from sweeper_cli import status
+    from sweeper_cli.cli.progress import Reporter
+    from sweeper_cli.render import status_json
+
+    interrupted = False
+    with Reporter(len(refs), labels, stderr()) as reporter:
+        try:
+            runner.launch(sweep_dir, refs, reporter)
+        except KeyboardInterrupt:
+            interrupted = True
+    view = status.observe(sweep_dir)
+    status.refresh_index(view)
+    counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
+    stderr().print(f"done: {counts}  (thesis-sweep status {sweep_dir.name})", highlight=False)
+    if as_json:
+        print_json(status_json(view))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED

@@ -1,0 +1,28 @@
+"""Error types with the exit code each one maps to (see the README's exit codes)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_JOBS_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_BACKEND = 3
+EXIT_STILL_RUNNING = 4
+EXIT_INTERRUPTED = 130
+
+
+class SweepError(Exception):
+    """Base error: a one-line message for the user and an exit code."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(SweepError):
+    """Bad overrides, settings or config: nothing was launched or written."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BackendFailure(SweepError):
+    """The backend or scheduler failed."""
+
+    exit_code = EXIT_BACKEND

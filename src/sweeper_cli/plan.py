@@ -1,0 +1,192 @@
+"""Overrides -> job list, exactly as Hydra 1.3's BasicSweeper does it.
+
+The expansion is Hydra's own: the primary config is composed by Hydra's config loader in
+MULTIRUN mode (as `Hydra.multirun` does), `hydra.sweeper.params` are prepended to the
+command-line task overrides, both are parsed by Hydra's `OverridesParser` (with the config
+loader, so `glob()` sees the config groups) and split by `BasicSweeper.split_arguments`.
+Job numbers are positions in that product, as in Hydra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sweeper_cli.errors import BadInput
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+
+# Override keys thesis-sweep sets itself for every job, with the reason given to the user.
+_OWNED_KEYS = {
+    "hydra.run.dir": "thesis-sweep sets each job's hydra.run.dir itself (see --name and "
+    "the run_dir_pattern setting)",
+    "hydra.mode": "thesis-sweep launches every job as a single run (hydra.mode=RUN)",
+    "hydra.job.num": "thesis-sweep numbers the jobs as Hydra's multirun does",
+    "hydra.job.id": "thesis-sweep numbers the jobs as Hydra's multirun does",
+    "hydra.job.name": "thesis-sweep sets hydra.job.name to the sweep name: use --name",
+}
+_OWNED_PREFIXES = {
+    "hydra.sweep": "thesis-sweep writes the sweep folder itself (see the sweep_dir_pattern "
+    "setting); hydra.sweep.* has no effect on single runs",
+    "hydra/launcher": "thesis-sweep is the launcher: use -j/--backend instead",
+    "hydra/sweeper": "thesis-sweep reproduces Hydra's basic sweeper only",
+}
+_MULTIRUN_FLAGS = {"-m", "--multirun"}
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One combination of the sweep: Hydra's job number and its task overrides."""
+
+    num: int
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The sweep as Hydra would run it, plus what every child needs beyond its overrides."""
+
+    jobs: tuple[PlannedJob, ...]
+    task_overrides: tuple[str, ...]
+    hydra_overrides: tuple[str, ...]
+    sweep_params: dict[str, str]
+    swept_keys: tuple[str, ...]
+    output_root: str | None
+    config: Any  # the composed MULTIRUN config (for multirun.yaml and validation)
+    loader: Any  # Hydra's config loader, reused by validation
+
+
+def one_line(exc: BaseException) -> str:
+    """A Hydra/OmegaConf error message folded onto one line."""
+    text = " ".join(str(exc).split())
+    cause = exc.__cause__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text = f"{text}: {' '.join(str(cause).split())}"
+    return text or type(exc).__name__
+
+
+def hydra_quote(text: str) -> str:
+    """Quote `text` with Hydra's own encoder so the override grammar keeps it literal."""
+    from hydra.core.override_parser.types import Quote, QuotedString
+
+    return str(QuotedString(text=text, quote=Quote.single).with_quotes())
+
+
+def refuse_owned(overrides: list[str]) -> None:
+    """Refuse flags and keys that would fight the tool, before Hydra parses anything."""
+    for item in overrides:
+        if item in _MULTIRUN_FLAGS:
+            raise BadInput(f"'{item}': thesis-sweep always sweeps; drop the multirun flag")
+        if item.startswith("-"):
+            raise BadInput(
+                f"unknown option '{item}' (Hydra flags such as -cn/-cd go before the "
+                "overrides; see thesis-sweep run --help)"
+            )
+
+
+def _check_keys(parsed: list[Any]) -> None:
+    for override in parsed:
+        key = override.key_or_group
+        if key in _OWNED_KEYS:
+            raise BadInput(f"'{override.input_line}' is not allowed: {_OWNED_KEYS[key]}")
+        for prefix, why in _OWNED_PREFIXES.items():
+            if key == prefix or key.startswith(prefix + "."):
+                raise BadInput(f"'{override.input_line}' is not allowed: {why}")
+
+
+def make_loader(config_dir: Path) -> Any:
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.utils import setup_globals
+
+    setup_globals()  # Hydra's resolvers (hydra:, now:) as inside an app
+    if not config_dir.is_dir():
+        raise BadInput(f"config dir {config_dir} does not exist (set --config-dir/-cd)")
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(config_dir)))
+
+
+def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan:
+    """Compose the primary config and expand the sweep into Hydra's job list."""
+    refuse_owned(overrides)
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    loader = make_loader(config_dir)
+    parser = OverridesParser.create(config_loader=loader)
+    try:
+        _check_keys(parser.parse_overrides(overrides))
+        cfg = loader.load_configuration(config_name, overrides, run_mode=RunMode.MULTIRUN)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise BadInput(one_line(exc)) from exc
+
+    sweeper_target = OmegaConf.select(cfg, "hydra.sweeper._target_")
+    if sweeper_target != BASIC_SWEEPER:
+        raise BadInput(
+            f"the config selects the sweeper {sweeper_target}; thesis-sweep reproduces "
+            "Hydra's basic sweeper only (grid sweeps)"
+        )
+    launcher_target = OmegaConf.select(cfg, "hydra.launcher._target_")
+    if launcher_target != BASIC_LAUNCHER:
+        raise BadInput(
+            f"the config selects the launcher {launcher_target}; thesis-sweep is the "
+            "launcher: remove it and use -j or --backend"
+        )
+
+    params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
+    params = {str(k): str(v) for k, v in params.items()}
+    task = [str(o) for o in cfg.hydra.overrides.task]
+    hydra_overrides = [str(o) for o in cfg.hydra.overrides.hydra]
+    arguments = [f"{k}={v}" for k, v in params.items()] + task
+    try:
+        parsed = parser.parse_overrides(arguments)
+        _check_keys(parsed)
+        batches = BasicSweeper.split_arguments(parsed, None)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise BadInput(one_line(exc)) from exc
+
+    swept = tuple(o.get_key_element() for o in parsed if o.is_sweep_override())
+    jobs = tuple(
+        PlannedJob(num, tuple(combination)) for num, combination in enumerate(batches[0])
+    )
+    return Plan(
+        jobs=jobs,
+        task_overrides=tuple(task),
+        hydra_overrides=tuple(hydra_overrides),
+        sweep_params=params,
+        swept_keys=tuple(dict.fromkeys(swept)),
+        output_root=_output_root(cfg),
+        config=cfg,
+        loader=loader,
+    )
+
+
+def _output_root(cfg: Any) -> str | None:
+    """`env.output_root` of the composed config, resolved as the app would see it."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    env = cfg.get("env") if "env" in cfg else None
+    if env is None or not OmegaConf.is_dict(env) or "output_root" not in env:
+        return None
+    HydraConfig.instance().set_config(cfg)
+    try:
+        value = OmegaConf.select(cfg, "env.output_root")
+    except OmegaConfBaseException as exc:
+        raise BadInput(f"cannot resolve env.output_root: {one_line(exc)}") from exc
+    return None if value is None else str(value)
+
+
+def multirun_yaml(plan: Plan, sweep_dir: Path) -> str:
+    """multirun.yaml like Hydra's (the composed MULTIRUN config), pointing at our sweep dir."""
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.create(OmegaConf.to_container(plan.config, resolve=False))
+    cfg.hydra.sweep.dir = str(sweep_dir)
+    return str(OmegaConf.to_yaml(cfg))

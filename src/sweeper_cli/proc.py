@@ -1,0 +1,40 @@
+"""Process identity helpers (stdlib-only): is a recorded pid still the same process?"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot (Linux), None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return int(fields[19])
+
+
+def is_alive(pid: int, ticks: int | None) -> bool:
+    """Whether `pid` runs on this host and, when `ticks` is known, is the same process."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except OSError:  # Windows: os.kill(pid, 0) is not a liveness probe there
+        return False
+    if ticks is None:
+        return True
+    now = start_ticks(pid)
+    return now is None or now == ticks

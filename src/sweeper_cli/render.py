@@ -1,0 +1,110 @@
+"""Human tables (rich) and JSON envelopes for scripts. Pure: build, never print."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from sweeper_cli.states import State
+from sweeper_cli.status import JobView, SweepView
+
+JSON_SCHEMA_VERSION = 1
+STATE_STYLE = {
+    State.QUEUED: "dim",
+    State.RUNNING: "cyan",
+    State.SUCCEEDED: "green",
+    State.FAILED: "red",
+    State.CANCELLED: "yellow",
+    State.LOST: "magenta",
+}
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def plan_json(name: str, sweep_dir: Path, jobs: Sequence[tuple[int, Sequence[str], Path]],
+              swept: Sequence[str]) -> dict[str, Any]:
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "name": name,
+        "sweep_dir": str(sweep_dir),
+        "swept_keys": list(swept),
+        "jobs": [
+            {"num": num, "overrides": list(overrides), "run_dir": str(run_dir)}
+            for num, overrides, run_dir in jobs
+        ],
+    }
+
+
+def plan_table(doc: dict[str, Any]) -> Table:
+    table = Table(title=f"{len(doc['jobs'])} job(s) -> {doc['sweep_dir']}", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("overrides")
+    table.add_column("run dir")
+    for job in doc["jobs"]:
+        table.add_row(str(job["num"]), " ".join(job["overrides"]), Path(job["run_dir"]).name)
+    return table
+
+
+def _swept_only(job: JobView, swept: Sequence[str]) -> str:
+    keys = set(swept)
+    shown = [o for o in job.overrides if o.split("=", 1)[0] in keys] if keys else []
+    return " ".join(shown or job.overrides)
+
+
+def _exit_text(job: JobView) -> str:
+    if job.signal:
+        return job.signal
+    return "-" if job.exit_code is None else str(job.exit_code)
+
+
+def status_json(view: SweepView) -> dict[str, Any]:
+    root = view.output_root
+    sweep = view.index["sweep"]
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "sweep": {
+            "id": sweep.get("id"),
+            "name": sweep.get("name"),
+            "dir": str(view.sweep_dir),
+            "created": sweep.get("created"),
+            "backend": sweep.get("backend"),
+            "output_root": str(root),
+            "counts": view.counts(),
+        },
+        "jobs": [job.as_json(root) for job in view.jobs],
+    }
+
+
+def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
+    sweep = view.index["sweep"]
+    counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
+    table = Table(
+        title=f"{sweep.get('id')}  ({sweep.get('backend')}, created {sweep.get('created')})",
+        caption=counts,
+        title_justify="left",
+        caption_justify="left",
+    )
+    for column, justify in (("#", "right"), ("overrides", "left"), ("state", "left"),
+                            ("exit", "right"), ("time", "right"), ("host", "left"),
+                            ("run dir", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    swept = sweep.get("swept_keys") or []
+    for job in view.jobs:
+        state = Text(job.state.value, style=STATE_STYLE[job.state])
+        note = last_lines.get(job.num) or job.reason
+        run_dir = Path(job.run_dir).name + (f"\n{note}" if note else "")
+        table.add_row(str(job.num), _swept_only(job, swept), state, _exit_text(job),
+                      fmt_duration(job.duration()), job.host or "-", run_dir)
+    return table

@@ -1,0 +1,168 @@
+"""Resolve settings: flags > THESIS_SWEEP_* env vars > [tool.thesis-sweep] in pyproject.toml > defaults.
+
+Each resolved value remembers where it came from, so errors and `--dry-run` can say so.
+Stdlib-only: `status` and `--help` resolve settings without importing Hydra.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeper_cli.errors import BadInput
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+ENV_PREFIX = "THESIS_SWEEP_"
+DEFAULT_RUN_DIR_PATTERN = "run_{ts}_{name}_job{num}"
+DEFAULT_SWEEP_DIR_PATTERN = "exp_{ts}_{name}"
+
+# key -> (default, kind); kind drives parsing of env vars and pyproject values.
+KEYS: dict[str, tuple[Any, str]] = {
+    "module": ("thesis_ml.train", "str"),
+    "command": (None, "argv"),
+    "config_dir": ("configs", "path"),
+    "config_name": ("config", "str"),
+    "name": ("experiment", "str"),
+    "output_root": (None, "path"),
+    "python": (None, "str"),
+    "python_path": ([], "paths"),
+    "run_dir_pattern": (DEFAULT_RUN_DIR_PATTERN, "str"),
+    "sweep_dir_pattern": (DEFAULT_SWEEP_DIR_PATTERN, "str"),
+    "jobs": (1, "int"),
+    "validate": (True, "bool"),
+}
+TABLES = ("profiles",)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; `sources[key]` says where each value came from."""
+
+    values: Mapping[str, Any]
+    sources: Mapping[str, str]
+    project_root: Path
+    pyproject: Path | None = None
+    profiles: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def is_explicit(self, key: str) -> bool:
+        return self.sources[key] != "default"
+
+    @property
+    def app_argv(self) -> list[str]:
+        """The app's launch prefix: `--command` as given, or `<python> -m <module>`."""
+        if self.values["command"]:
+            return list(self.values["command"])
+        return [self.values["python"] or sys.executable, "-m", self.values["module"]]
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml at or above `start`."""
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _parse(key: str, raw: Any, kind: str, origin: str, base: Path) -> Any:
+    try:
+        if kind == "int":
+            value = int(raw)
+            if value < 1:
+                raise ValueError
+            return value
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind == "argv":
+            argv = shlex.split(raw) if isinstance(raw, str) else [str(a) for a in raw]
+            if not argv:
+                raise ValueError
+            return argv
+        if kind == "path":
+            return (base / Path(str(raw)).expanduser()).resolve()
+        if kind == "paths":
+            items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
+            return [(base / Path(str(p)).expanduser()).resolve() for p in items if str(p)]
+        if not isinstance(raw, str) or not raw:
+            raise ValueError
+        return raw
+    except (TypeError, ValueError):
+        raise BadInput(f"invalid value {raw!r} for setting '{key}' (from {origin})") from None
+
+
+def _read_table(pyproject: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise BadInput(f"cannot read {pyproject}: {exc}") from None
+    table = data.get("tool", {}).get("thesis-sweep", {})
+    unknown = sorted(set(table) - set(KEYS) - set(TABLES))
+    if unknown:
+        raise BadInput(
+            f"unknown key(s) {', '.join(unknown)} in [tool.thesis-sweep] of {pyproject}; "
+            f"valid keys: {', '.join(sorted(KEYS))}, profiles"
+        )
+    return dict(table)
+
+
+def resolve(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve every setting; `flags` holds only the flags the user gave (None = not given)."""
+    environ = os.environ if environ is None else environ
+    cwd = (cwd or Path.cwd()).resolve()
+    pyproject = find_pyproject(cwd)
+    table = _read_table(pyproject) if pyproject else {}
+    project_root = pyproject.parent if pyproject else cwd
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, (default, kind) in KEYS.items():
+        env_name = ENV_PREFIX + key.upper()
+        if flags.get(key) is not None:
+            values[key] = _parse(key, flags[key], kind, f"--{key.replace('_', '-')}", cwd)
+            sources[key] = "flag"
+        elif environ.get(env_name):
+            values[key] = _parse(key, environ[env_name], kind, env_name, cwd)
+            sources[key] = f"env {env_name}"
+        elif key in table:
+            values[key] = _parse(key, table[key], kind, str(pyproject), project_root)
+            sources[key] = f"{pyproject}"
+        else:
+            values[key] = _parse(key, default, kind, "default", project_root) if (
+                kind == "path" and default is not None
+            ) else default
+            sources[key] = "default"
+
+    # --module and --command exclude each other: the one given at the higher level wins.
+    rank = {"flag": 0, "env": 1, "default": 3}
+    def level(key: str) -> int:
+        return rank.get(sources[key].split(" ")[0], 2)
+    if values["command"] is not None and sources["module"] != "default":
+        if level("command") == level("module"):
+            raise BadInput("give either --module or --command, not both")
+        if level("command") > level("module"):
+            values["command"] = None
+            sources["command"] = "default"
+    return Settings(values, sources, project_root, pyproject, dict(table.get("profiles", {})))

@@ -123,6 +123,8 @@ def write_figures(
 def main(cfg: DictConfig) -> float:
     cwd = Path.cwd()
     print(f"cwd={cwd}", flush=True)
+    for var in ("THESIS_SWEEP_JOB_NUM", "THESIS_SWEEP_RUN_DIR", "CUDA_VISIBLE_DEVICES"):
+        print(f"{var}={os.environ.get(var, '')}", flush=True)
     log.info(
         "device=%s latent_space=%s lr=%s epochs=%s",
         cfg.env.device,

@@ -34,6 +34,7 @@ _OWNED_PREFIXES = {
     "hydra/sweeper": "thesis-sweep reproduces Hydra's basic sweeper only",
 }
 _MULTIRUN_FLAGS = {"-m", "--multirun"}
+_MODE_OVERRIDE = "hydra.mode=MULTIRUN"
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,19 @@ class Plan:
     loader: Any  # Hydra's config loader, reused by validation
 
 
+_NOISE_MARKERS = (" Config search path:", " full_key:", " See https://hydra.cc/")
+
+
 def one_line(exc: BaseException) -> str:
-    """A Hydra/OmegaConf error message folded onto one line."""
+    """A Hydra/OmegaConf error message folded onto one line, without its boilerplate."""
     text = " ".join(str(exc).split())
     cause = exc.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
         text = f"{text}: {' '.join(str(cause).split())}"
-    return text or type(exc).__name__
+    for marker in _NOISE_MARKERS:
+        if marker in text:
+            text = text[: text.index(marker)]
+    return text.strip() or type(exc).__name__
 
 
 def hydra_quote(text: str) -> str:
@@ -121,7 +128,10 @@ def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan
     parser = OverridesParser.create(config_loader=loader)
     try:
         _check_keys(parser.parse_overrides(overrides))
-        cfg = loader.load_configuration(config_name, overrides, run_mode=RunMode.MULTIRUN)
+        # As Hydra's own `-m` does: the mode is an override, so multirun.yaml records it.
+        cfg = loader.load_configuration(
+            config_name, [*overrides, _MODE_OVERRIDE], run_mode=RunMode.MULTIRUN
+        )
     except (HydraException, OmegaConfBaseException) as exc:
         raise BadInput(one_line(exc)) from exc
 
@@ -141,7 +151,7 @@ def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     params = {str(k): str(v) for k, v in params.items()}
     task = [str(o) for o in cfg.hydra.overrides.task]
-    hydra_overrides = [str(o) for o in cfg.hydra.overrides.hydra]
+    hydra_overrides = [str(o) for o in cfg.hydra.overrides.hydra if o != _MODE_OVERRIDE]
     arguments = [f"{k}={v}" for k, v in params.items()] + task
     try:
         parsed = parser.parse_overrides(arguments)

@@ -1,0 +1,85 @@
+"""Shared fixtures: a throw-away copy of the example project and a real CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = """\
+[tool.thesis-sweep]
+module = "thesis_ml.train"
+config_dir = "configs"
+config_name = "config"
+python_path = ["examples"]
+"""
+
+
+class Project:
+    """A copy of the example app (configs/, examples/, pyproject) in its own folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.outputs = root / "outputs"
+
+    def cli(self, *args: str, timeout: float = 120, check: int | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run `thesis-sweep ARGS` for real, in this project's folder."""
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("THESIS_SWEEP_DEBUG", None)
+        done = subprocess.run(
+            [sys.executable, "-m", "sweeper_cli", *args], cwd=self.root, env=full_env,
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check is not None:
+            assert done.returncode == check, (done.returncode, done.stdout, done.stderr)
+        return done
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweeper_cli", *args], cwd=self.root,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+        )
+
+    def status(self, sweep: str | None = None) -> dict[str, Any]:
+        done = self.cli("status", "--json", *([sweep] if sweep else []))
+        assert done.returncode in (0, 1, 4), done.stderr
+        return json.loads(done.stdout)
+
+    def plan(self, *overrides: str) -> dict[str, Any]:
+        done = self.cli("run", "--dry-run", "--json", *overrides, check=0)
+        return json.loads(done.stdout)
+
+    def sweeps(self) -> list[Path]:
+        folder = self.outputs / "multiruns"
+        return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def make_project(root: Path) -> Project:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "configs", root / "configs")
+    shutil.copytree(REPO / "examples", root / "examples",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    return Project(root)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    return make_project(tmp_path / "proj")
+
+
+def run_hydra_app(root: Path, args: Sequence[str], timeout: float = 120
+                  ) -> subprocess.CompletedProcess[str]:
+    """The example app run directly (no thesis-sweep), as a user would run it."""
+    env = {**os.environ, "PYTHONPATH": str(root / "examples")}
+    return subprocess.run([sys.executable, "-m", "thesis_ml.train", *args], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=timeout)

@@ -30,14 +30,23 @@ class Project:
         self.root = root
         self.outputs = root / "outputs"
 
-    def cli(self, *args: str, timeout: float = 120, check: int | None = None,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self,
+        *args: str,
+        timeout: float = 120,
+        check: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run `thesis-sweep ARGS` for real, in this project's folder."""
         full_env = {**os.environ, **(env or {})}
         full_env.pop("THESIS_SWEEP_DEBUG", None)
         done = subprocess.run(
-            [sys.executable, "-m", "sweeper_cli", *args], cwd=self.root, env=full_env,
-            capture_output=True, text=True, timeout=timeout,
+            [sys.executable, "-m", "sweeper_cli", *args],
+            cwd=self.root,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check is not None:
             assert done.returncode == check, (done.returncode, done.stdout, done.stderr)
@@ -45,8 +54,12 @@ class Project:
 
     def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "sweeper_cli", *args], cwd=self.root,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs,
+            [sys.executable, "-m", "sweeper_cli", *args],
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **kwargs,
         )
 
     def status(self, sweep: str | None = None) -> dict[str, Any]:
@@ -66,8 +79,9 @@ class Project:
 def make_project(root: Path) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "configs", root / "configs")
-    shutil.copytree(REPO / "examples", root / "examples",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "examples", root / "examples", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (root / "pyproject.toml").write_text(PYPROJECT)
     return Project(root)
 
@@ -77,9 +91,16 @@ def project(tmp_path: Path) -> Project:
     return make_project(tmp_path / "proj")
 
 
-def run_hydra_app(root: Path, args: Sequence[str], timeout: float = 120
-                  ) -> subprocess.CompletedProcess[str]:
+def run_hydra_app(
+    root: Path, args: Sequence[str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """The example app run directly (no thesis-sweep), as a user would run it."""
     env = {**os.environ, "PYTHONPATH": str(root / "examples")}
-    return subprocess.run([sys.executable, "-m", "thesis_ml.train", *args], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "thesis_ml.train", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

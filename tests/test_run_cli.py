@@ -27,7 +27,7 @@ def test_demo_command_gives_the_target_layout(project: Project) -> None:
     assert done.returncode == 0, done.stderr
     [sweep] = project.sweeps()
     assert sweep.name.startswith("exp_") and sweep.name.endswith("_experiment")
-    stamp = sweep.name[len("exp_"):-len("_experiment")]
+    stamp = sweep.name[len("exp_") : -len("_experiment")]
     assert _only(sweep) == {"multirun.yaml", "runs_index.json", "runptrs"}
     assert _only(sweep / "runptrs") == {"0", "1"}
     runs = project.outputs / "runs"
@@ -49,11 +49,16 @@ def test_demo_command_gives_the_target_layout(project: Project) -> None:
     index = json.loads((sweep / "runs_index.json").read_text())
     assert index["schema_version"] == 1
     assert index["sweep"]["name"] == "experiment"
-    assert index["sweep"]["overrides"] == ["phase1/latent_space=none,vq", "trainer.epochs=2",
-                                           "env=local"]
+    assert index["sweep"]["overrides"] == [
+        "phase1/latent_space=none,vq",
+        "trainer.epochs=2",
+        "env=local",
+    ]
     assert [j["state"] for j in index["jobs"]] == ["succeeded", "succeeded"]
-    assert [j["overrides"][0] for j in index["jobs"]] == ["phase1/latent_space=none",
-                                                          "phase1/latent_space=vq"]
+    assert [j["overrides"][0] for j in index["jobs"]] == [
+        "phase1/latent_space=none",
+        "phase1/latent_space=vq",
+    ]
     assert "hydra:" in (sweep / "multirun.yaml").read_text()
 
 
@@ -129,24 +134,25 @@ def test_failing_job_is_reported_and_the_rest_continues(project: Project) -> Non
     done = project.cli("run", "trainer.fail_at_epoch=1,null", "trainer.epochs=2")
     assert done.returncode == 1, done.stderr
     doc = project.status()
-    assert [(j["state"], j["exit_code"]) for j in doc["jobs"]] == [("failed", 1),
-                                                                   ("succeeded", 0)]
+    assert [(j["state"], j["exit_code"]) for j in doc["jobs"]] == [("failed", 1), ("succeeded", 0)]
     table = project.cli("status", check=1)
     assert "RuntimeError" in table.stdout  # the failure's last meaningful line
     assert "failed" in table.stdout
 
 
 def test_fail_fast_stops_launching(project: Project) -> None:
-    done = project.cli("run", "--fail-fast", "trainer.fail_at_epoch=1,null,null",
-                       "trainer.epochs=1")
+    done = project.cli(
+        "run", "--fail-fast", "trainer.fail_at_epoch=1,null,null", "trainer.epochs=1"
+    )
     assert done.returncode == 1
     states = [j["state"] for j in project.status()["jobs"]]
     assert states == ["failed", "cancelled", "cancelled"]
 
 
 def test_parallel_jobs_and_gpu_round_robin(project: Project) -> None:
-    done = project.cli("run", "-j", "2", "--gpus", "0,1", "seed=0,1,2,3", "trainer.epochs=1",
-                       "trainer.sleep=0.3")
+    done = project.cli(
+        "run", "-j", "2", "--gpus", "0,1", "seed=0,1,2,3", "trainer.epochs=1", "trainer.sleep=0.3"
+    )
     assert done.returncode == 0, done.stderr
     jobs = project.status()["jobs"]
     gpus = [_log(Path(j["run_dir"])).split("CUDA_VISIBLE_DEVICES=")[1].split()[0] for j in jobs]
@@ -171,8 +177,13 @@ def test_hostile_value_stays_inert(project: Project, tmp_path: Path) -> None:
 def test_command_instead_of_module(project: Project) -> None:
     import sys
 
-    done = project.cli("run", "--command", f"{sys.executable} examples/thesis_ml/train.py",
-                       "seed=1,2", "trainer.epochs=1")
+    done = project.cli(
+        "run",
+        "--command",
+        f"{sys.executable} examples/thesis_ml/train.py",
+        "seed=1,2",
+        "trainer.epochs=1",
+    )
     assert done.returncode == 0, done.stderr
     assert [j["state"] for j in project.status()["jobs"]] == ["succeeded", "succeeded"]
 
@@ -193,8 +204,15 @@ def test_same_second_sweeps_get_their_own_folders(project: Project) -> None:
 
 
 def test_ctrl_c_cancels_running_jobs(project: Project) -> None:
-    proc = project.popen("run", "-j", "2", "seed=0,1,2", "trainer.epochs=20",
-                         "trainer.sleep=0.5", env={**os.environ, "THESIS_SWEEP_GRACE": "5"})
+    proc = project.popen(
+        "run",
+        "-j",
+        "2",
+        "seed=0,1,2",
+        "trainer.epochs=20",
+        "trainer.sleep=0.5",
+        env={**os.environ, "THESIS_SWEEP_GRACE": "5"},
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         sweeps = project.sweeps()
@@ -235,9 +253,16 @@ def test_help_and_status_do_not_import_hydra(project: Project) -> None:
 
     project.cli("run", "seed=1", "trainer.epochs=1", check=0)
     for args in (["--help"], ["status"], ["run", "--help"]):
-        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "sweeper_cli", *args],
-                              cwd=project.root, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "sweeper_cli", *args],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
-        imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
-                    if line.startswith("import time:")}
+        imported = {
+            line.split("|")[-1].strip()
+            for line in done.stderr.splitlines()
+            if line.startswith("import time:")
+        }
         assert "hydra" not in imported and "omegaconf" not in imported

@@ -161,9 +161,7 @@ def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan
         raise BadInput(one_line(exc)) from exc
 
     swept = tuple(o.get_key_element() for o in parsed if o.is_sweep_override())
-    jobs = tuple(
-        PlannedJob(num, tuple(combination)) for num, combination in enumerate(batches[0])
-    )
+    jobs = tuple(PlannedJob(num, tuple(combination)) for num, combination in enumerate(batches[0]))
     return Plan(
         jobs=jobs,
         task_overrides=tuple(task),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def hostname() -> str:
@@ -38,3 +40,11 @@ def is_alive(pid: int, ticks: int | None) -> bool:
         return True
     now = start_ticks(pid)
     return now is None or now == ticks
+
+
+def detached() -> dict[str, Any]:
+    """Popen keyword arguments that start a process in its own group/session, so a
+    terminal's Ctrl-C reaches only us and a whole job can be signalled as one group."""
+    if os.name == "posix":
+        return {"start_new_session": True}
+    return {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}

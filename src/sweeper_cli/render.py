@@ -33,8 +33,12 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def plan_json(name: str, sweep_dir: Path, jobs: Sequence[tuple[int, Sequence[str], Path]],
-              swept: Sequence[str]) -> dict[str, Any]:
+def plan_json(
+    name: str,
+    sweep_dir: Path,
+    jobs: Sequence[tuple[int, Sequence[str], Path]],
+    swept: Sequence[str],
+) -> dict[str, Any]:
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "name": name,
@@ -96,15 +100,28 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
         title_justify="left",
         caption_justify="left",
     )
-    for column, justify in (("#", "right"), ("overrides", "left"), ("state", "left"),
-                            ("exit", "right"), ("time", "right"), ("host", "left"),
-                            ("run dir", "left")):
+    for column, justify in (
+        ("#", "right"),
+        ("overrides", "left"),
+        ("state", "left"),
+        ("exit", "right"),
+        ("time", "right"),
+        ("host", "left"),
+        ("run dir", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     swept = sweep.get("swept_keys") or []
     for job in view.jobs:
         state = Text(job.state.value, style=STATE_STYLE[job.state])
         note = last_lines.get(job.num) or job.reason
         run_dir = Path(job.run_dir).name + (f"\n{note}" if note else "")
-        table.add_row(str(job.num), _swept_only(job, swept), state, _exit_text(job),
-                      fmt_duration(job.duration()), job.host or "-", run_dir)
+        table.add_row(
+            str(job.num),
+            _swept_only(job, swept),
+            state,
+            _exit_text(job),
+            fmt_duration(job.duration()),
+            job.host or "-",
+            run_dir,
+        )
     return table

@@ -114,7 +114,6 @@ def run(run_dir: Path) -> int:
         "signal": None,
         "scheduler_id": os.environ.get("THESIS_SWEEP_SCHEDULER_ID"),
     }
-    posix = os.name == "posix"
     with log.open("ab") as out:
         try:
             popen = subprocess.Popen(
@@ -124,13 +123,16 @@ def run(run_dir: Path) -> int:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=posix,
-                creationflags=0 if posix else subprocess.CREATE_NEW_PROCESS_GROUP,
+                **proc.detached(),
             )
         except OSError as exc:
             out.write(f"thesis-sweep: cannot start {spec['argv'][0]!r}: {exc}\n".encode())
-            record.update(state=State.FAILED.value, exit_code=127, end=now_iso(),
-                          reason=f"cannot start: {exc}")
+            record.update(
+                state=State.FAILED.value,
+                exit_code=127,
+                end=now_iso(),
+                reason=f"cannot start: {exc}",
+            )
             store.write_status(run_dir, record)
             return 127
         child = _Child(popen)

@@ -1,4 +1,4 @@
-"""Resolve settings: flags > THESIS_SWEEP_* env vars > [tool.thesis-sweep] in pyproject.toml > defaults.
+"""Resolve settings: flags > THESIS_SWEEP_* env vars > [tool.thesis-sweep] > defaults.
 
 Each resolved value remembers where it came from, so errors and `--dry-run` can say so.
 Stdlib-only: `status` and `--help` resolve settings without importing Hydra.
@@ -150,15 +150,19 @@ def resolve(
             values[key] = _parse(key, table[key], kind, str(pyproject), project_root)
             sources[key] = f"{pyproject}"
         else:
-            values[key] = _parse(key, default, kind, "default", project_root) if (
-                kind == "path" and default is not None
-            ) else default
+            values[key] = (
+                _parse(key, default, kind, "default", project_root)
+                if (kind == "path" and default is not None)
+                else default
+            )
             sources[key] = "default"
 
     # --module and --command exclude each other: the one given at the higher level wins.
     rank = {"flag": 0, "env": 1, "default": 3}
+
     def level(key: str) -> int:
         return rank.get(sources[key].split(" ")[0], 2)
+
     if values["command"] is not None and sources["module"] != "default":
         if level("command") == level("module"):
             raise BadInput("give either --module or --command, not both")

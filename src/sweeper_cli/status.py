@@ -3,6 +3,7 @@ apart from reading files and probing local pids). Stdlib-only: `status` never im
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -118,21 +119,20 @@ def observe_job(
         record = store.read_status(run_dir)
         state = State(record["state"])
     except (OSError, ValueError, KeyError) as exc:
-        reason = "status.json is missing" if isinstance(exc, FileNotFoundError) else (
-            f"status.json is unreadable ({exc.__class__.__name__})"
+        problem = (
+            "status.json is missing"
+            if isinstance(exc, FileNotFoundError)
+            else (f"status.json is unreadable ({exc.__class__.__name__})")
         )
-        return JobView(state=State.LOST, reason=reason, **base)
+        return JobView(state=State.LOST, reason=problem, **base)
     reason = record.get("reason")
     if state is State.RUNNING:
         state, why = judge_running(record, here, now, alive)
-        if state is State.LOST:  # it may have just finished: read once more
-            try:
-                record = store.read_status(run_dir)
-                state = State(record["state"])
-                why = None if state is not State.RUNNING else why
-                state = State.LOST if state is State.RUNNING else state
-            except (OSError, ValueError, KeyError):
-                pass
+        if state is State.LOST:  # it may have finished between the two looks
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                fresh = store.read_status(run_dir)
+                if State(fresh["state"]).is_terminal():
+                    record, state, why = fresh, State(fresh["state"]), None
         reason = why or reason
     elif state is State.QUEUED and not orchestrator_alive:
         state, reason = State.LOST, "never started: the sweep's launcher is gone"

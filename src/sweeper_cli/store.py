@@ -154,9 +154,7 @@ class Claim:
     run_dirs: tuple[Path, ...]
 
 
-def claim_folders(
-    output_root: Path, candidates: Iterator[tuple[str, Sequence[str]]]
-) -> Claim:
+def claim_folders(output_root: Path, candidates: Iterator[tuple[str, Sequence[str]]]) -> Claim:
     """Create the first (sweep folder, run folders) candidate whose folders are all new.
 
     `os.mkdir` of the sweep folder is the atomic claim: two sweeps started in the same

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import naming, proc, provenance, store, validate
-from sweeper_cli.errors import BadInput
+from sweeper_cli import proc, provenance, store, validate
+from sweeper_cli.naming import Naming, check_name, check_pattern, timestamp
 from sweeper_cli.plan import Plan, hydra_quote, multirun_yaml, plan_sweep
 from sweeper_cli.settings import Settings
 from sweeper_cli.states import State
@@ -28,22 +28,20 @@ class Prepared:
 
     settings: Settings
     plan: Plan
-    naming: naming.Naming
+    naming: Naming
     output_root: Path
     typed_overrides: tuple[str, ...]
     created: datetime
 
-    def run_dir(self, num: int, naming_: naming.Naming | None = None) -> Path:
+    def run_dir(self, num: int, naming_: Naming | None = None) -> Path:
         return self.output_root / "runs" / (naming_ or self.naming).run_folder(num)
 
 
 def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None = None) -> Prepared:
     """Plan and validate; raise BadInput on any problem. Writes nothing."""
-    name = naming.check_name(settings["name"])
-    run_pattern = naming.check_pattern(settings["run_dir_pattern"], "run_dir_pattern", True)
-    sweep_pattern = naming.check_pattern(
-        settings["sweep_dir_pattern"], "sweep_dir_pattern", False
-    )
+    name = check_name(settings["name"])
+    run_pattern = check_pattern(settings["run_dir_pattern"], "run_dir_pattern", True)
+    sweep_pattern = check_pattern(settings["sweep_dir_pattern"], "sweep_dir_pattern", False)
     validate.check_app(settings["command"], settings["module"], settings["python_path"])
     plan = plan_sweep(settings["config_dir"], settings["config_name"], list(overrides))
     if settings["output_root"] is not None:
@@ -57,7 +55,7 @@ def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None =
     if settings["validate"]:
         validate.compose_jobs(plan)
     created = now or datetime.now(timezone.utc).astimezone()
-    names = naming.Naming(name, naming.timestamp(created), run_pattern, sweep_pattern)
+    names = Naming(name, timestamp(created), run_pattern, sweep_pattern)
     return Prepared(settings, plan, names, output_root.resolve(), tuple(overrides), created)
 
 
@@ -117,15 +115,13 @@ def job_record(num: int, overrides: Sequence[str], run_dir: Path, root: Path) ->
     }
 
 
-def create(
-    prepared: Prepared, backend: str, argv: Sequence[str] | None = None
-) -> store.Claim:
+def create(prepared: Prepared, backend: str, argv: Sequence[str] | None = None) -> store.Claim:
     """Write the sweep's folders and metadata; return the folders it claimed."""
     settings, plan, root = prepared.settings, prepared.plan, prepared.output_root
     claim = store.claim_folders(root, _candidates(prepared))
     sweep_dir = claim.sweep_dir
     jobs = []
-    for job, run_dir in zip(plan.jobs, claim.run_dirs):
+    for job, run_dir in zip(plan.jobs, claim.run_dirs, strict=True):
         meta = store.sweep_meta(run_dir)
         meta.mkdir()
         store.atomic_write_json(

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
-from sweeper_cli import store
+from sweeper_cli import proc, store
 from sweeper_cli.backends.base import Event, EventSink, JobRef
 from sweeper_cli.states import State
 
@@ -69,12 +69,15 @@ class LocalBackend:
                 stdout=err,
                 stderr=err,
                 env=env,
-                start_new_session=os.name == "posix",
-                creationflags=0 if os.name == "posix" else subprocess.CREATE_NEW_PROCESS_GROUP,
+                **proc.detached(),
             )
         self._running[job.num] = popen
-        threading.Thread(target=lambda: done.put(job.num) if popen.wait() or True else None,
-                         daemon=True).start()
+        threading.Thread(target=self._wait, args=(popen, job.num, done), daemon=True).start()
+
+    @staticmethod
+    def _wait(popen: subprocess.Popen[bytes], num: int, done: queue.Queue[int]) -> None:
+        popen.wait()
+        done.put(num)
 
     def _finished(self, job: JobRef) -> Event:
         self._running.pop(job.num)
@@ -121,10 +124,13 @@ class LocalBackend:
                     self._stop_all(pending, signal.SIGTERM, "not started: --fail-fast")
             except KeyboardInterrupt:
                 interrupts += 1
-                self._stop_all(pending, signal.SIGTERM if interrupts == 1 else signal.SIGINT,
-                               "not started: interrupted")
+                self._stop_all(
+                    pending,
+                    signal.SIGTERM if interrupts == 1 else signal.SIGINT,
+                    "not started: interrupted",
+                )
                 if interrupts == 1:
-                    on_event(Event("interrupted", -1, detail="stopping jobs (Ctrl-C again to kill)"))
+                    on_event(Event("interrupted", -1, detail="stopping jobs (Ctrl-C again: kill)"))
                 if not self._running:
                     raise
         if interrupts:

@@ -24,9 +24,13 @@ class Reporter:
         self.started: dict[int, float] = {}
         self.live = console.is_terminal
         self.progress = Progress(
-            TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[running]} running"), TimeElapsedColumn(),
-            console=console, transient=True,
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[running]} running"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
         )
         self.task = self.progress.add_task("sweep", total=total, running=0)
 
@@ -35,8 +39,9 @@ class Reporter:
             self.progress.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.live:
             self.progress.stop()
 
@@ -55,8 +60,9 @@ class Reporter:
             took = time.monotonic() - self.started.pop(event.num, time.monotonic())
             detail = f", {event.detail}" if event.detail else ""
             state = State(event.state or State.LOST.value)
-            self._line(f"job {event.num} {state.value} ({took:.1f}s{detail}): {label}",
-                       STATE_STYLE[state])
+            self._line(
+                f"job {event.num} {state.value} ({took:.1f}s{detail}): {label}", STATE_STYLE[state]
+            )
             self.progress.advance(self.task)
         elif event.kind == "interrupted":
             self._line(f"interrupted: {event.detail}", "yellow")

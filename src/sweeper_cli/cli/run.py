@@ -26,7 +26,8 @@ def _gpus(text: str | None) -> list[str]:
 def run(
     ctx: typer.Context,
     overrides: list[str] = typer.Argument(
-        None, help="Hydra overrides, sweeps included (a=1,2 b=range(3) db=glob(*)).",
+        None,
+        help="Hydra overrides, sweeps included (a=1,2 b=range(3) db=glob(*)).",
         show_default=False,
     ),
     name: str = typer.Option(None, "--name", help="Sweep name (default: experiment)."),
@@ -50,8 +51,13 @@ def run(
     """Run a sweep: one single Hydra run per combination."""
     every = [*(overrides or []), *ctx.args]
     flags: dict[str, Any] = {
-        "name": name, "config_name": config_name, "config_dir": config_dir,
-        "module": module, "command": command, "jobs": jobs, "output_root": output_root,
+        "name": name,
+        "config_name": config_name,
+        "config_dir": config_dir,
+        "module": module,
+        "command": command,
+        "jobs": jobs,
+        "output_root": output_root,
         "validate": False if no_validate else None,
     }
     settings = resolve(flags)
@@ -61,7 +67,10 @@ def run(
     from sweeper_cli.render import plan_json, plan_table
 
     runner = get_backend(
-        backend, max_parallel=settings["jobs"], gpus=gpu_list, fail_fast=fail_fast,
+        backend,
+        max_parallel=settings["jobs"],
+        gpus=gpu_list,
+        fail_fast=fail_fast,
         python=settings["python"],
     )
     prepared = sweep.prepare(settings, every)
@@ -81,13 +90,14 @@ def run(
     claim = sweep.create(prepared, runner.name)
     err = stderr()
     err.print(f"sweep {claim.sweep_dir}  ({len(claim.run_dirs)} jobs)", highlight=False)
-    refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, claim.run_dirs)]
+    refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, claim.run_dirs, strict=True)]
     labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
     return _launch(runner, claim.sweep_dir, refs, labels, as_json)
 
 
-def _launch(runner: Any, sweep_dir: Path, refs: list[Any], labels: dict[int, str],
-            as_json: bool) -> int:
+def _launch(
+    runner: Any, sweep_dir: Path, refs: list[Any], labels: dict[int, str], as_json: bool
+) -> int:
     from sweeper_cli import status
     from sweeper_cli.cli.progress import Reporter
     from sweeper_cli.render import status_json

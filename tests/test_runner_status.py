@@ -84,6 +84,9 @@ def test_runner_passes_env_and_cwd_and_captures_output(tmp_path: Path) -> None:
 def test_second_attempt_keeps_the_first_output(tmp_path: Path) -> None:
     run_dir = _job(tmp_path, "print('attempt')")
     _runner(run_dir).wait(timeout=30)
+    assert _runner(run_dir).wait(timeout=30) == 75  # succeeded: never run again by accident
+    assert store.read_status(run_dir)["attempt"] == 1
+    store.write_status(run_dir, {"num": 0, "state": "queued", "attempt": 1})  # as resume does
     _runner(run_dir).wait(timeout=30)
     assert store.read_status(run_dir)["attempt"] == 2
     assert (run_dir / ".sweep" / "output.log.1").read_text() == "attempt\n"
@@ -124,6 +127,15 @@ def test_child_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) ->
     runner.wait(timeout=20)
     record = store.read_status(run_dir)
     assert record["state"] == "cancelled" and record["signal"] == "SIGKILL"
+
+
+def test_racing_runners_start_a_job_once(tmp_path: Path) -> None:
+    run_dir = _job(tmp_path, "import time; time.sleep(0.5); print('ran')")
+    runners = [_runner(run_dir) for _ in range(4)]
+    codes = sorted(r.wait(timeout=30) for r in runners)
+    assert codes == [0, 75, 75, 75]
+    assert store.log_path(run_dir).read_text() == "ran\n"
+    assert store.read_status(run_dir)["attempt"] == 1
 
 
 def test_unstartable_command_fails_cleanly(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from sweeper_cli import proc, store
 from sweeper_cli.states import State
 
 HEARTBEAT_SECONDS = float(os.environ.get("THESIS_SWEEP_HEARTBEAT", "30"))
+EXIT_NOT_STARTED = 75  # EX_TEMPFAIL: the job was not ours to start
 GRACE_SECONDS = float(os.environ.get("THESIS_SWEEP_GRACE", "10"))
 
 
@@ -73,6 +74,20 @@ class _Child:
             self._killer.cancel()
 
 
+def _refuse_to_start(run_dir: Path, state: str | None, attempt: int) -> str | None:
+    """Why this job must not start now, or None. A job starts only from `queued`, and
+    each attempt only once: `O_EXCL` on an attempt file makes racing runners (two resumes,
+    a resubmitted cluster job) start it once."""
+    if state not in (None, State.QUEUED.value):
+        return f"the job is {state}"
+    claim = store.sweep_meta(run_dir) / f"attempt-{attempt}.claim"
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+    except FileExistsError:
+        return f"attempt {attempt} was already started by another runner"
+    return None
+
+
 def final_fields(returncode: int, cancelled: bool) -> dict[str, Any]:
     """State, exit code and signal name from a child's return code."""
     fields: dict[str, Any] = {"exit_code": returncode if returncode >= 0 else None}
@@ -98,6 +113,10 @@ def run(run_dir: Path) -> int:
     except (OSError, ValueError):
         previous = {}
     attempt = int(previous.get("attempt", 0)) + 1
+    refusal = _refuse_to_start(run_dir, previous.get("state"), attempt)
+    if refusal:
+        print(f"thesis-sweep runner: {run_dir}: {refusal}; not starting it", file=sys.stderr)
+        return EXIT_NOT_STARTED
     log = store.log_path(run_dir)
     _rotate_log(log, attempt - 1)
 
@@ -108,6 +127,7 @@ def run(run_dir: Path) -> int:
         "attempt": attempt,
         "host": proc.hostname(),
         "runner_pid": os.getpid(),
+        "runner_start": proc.start_ticks(os.getpid()),
         "start": now_iso(),
         "end": None,
         "exit_code": None,
@@ -161,7 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m sweeper_cli.runner RUN_DIR", file=sys.stderr)
         return 2
-    return run(Path(args[0]))
+    try:
+        return run(Path(args[0]))
+    except Exception:  # the runner's own failure: keep the why next to the job
+        import traceback
+
+        crash_log = store.sweep_meta(Path(args[0])) / "runner.log"
+        with contextlib.suppress(OSError), crash_log.open("a") as log:
+            traceback.print_exc(file=log)
+        traceback.print_exc()
+        return 70  # EX_SOFTWARE
 
 
 if __name__ == "__main__":

@@ -233,3 +233,30 @@ def find_sweep(output_root: Path, query: str | None) -> Path:
         raise BadInput(f"no sweep matches {query!r} under {output_root / 'multiruns'}")
     names = ", ".join(s.name for s in partial[:5])
     raise BadInput(f"{query!r} matches {len(partial)} sweeps ({names}...): be more specific")
+
+
+@contextlib.contextmanager
+def launch_lock(sweep_dir: Path) -> Iterator[None]:
+    """Hold the sweep's launch lock: one process at a time starts a sweep's jobs.
+
+    An advisory `flock` on the sweep folder itself (no extra file in the folder); it is
+    released when the process ends, however it ends. Where flock does not exist (Windows)
+    the job runner's per-attempt claim still prevents double starts.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(sweep_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BadInput(
+                f"another thesis-sweep process is launching jobs of {sweep_dir.name}; "
+                "wait for it or cancel it first"
+            ) from None
+        yield
+    finally:
+        os.close(fd)

@@ -62,15 +62,15 @@ class LocalBackend:
         env = dict(os.environ)
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[launched % len(self.gpus)]
-        with (store.sweep_meta(job.run_dir) / "runner.log").open("ab") as err:
-            popen = subprocess.Popen(
-                runner_argv(self.python, job.run_dir),
-                stdin=subprocess.DEVNULL,
-                stdout=err,
-                stderr=err,
-                env=env,
-                **proc.detached(),
-            )
+        # The runner reports through status.json and writes its own crash log.
+        popen = subprocess.Popen(
+            runner_argv(self.python, job.run_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            **proc.detached(),
+        )
         self._running[job.num] = popen
         threading.Thread(target=self._wait, args=(popen, job.num, done), daemon=True).start()
 
@@ -80,18 +80,15 @@ class LocalBackend:
         done.put(num)
 
     def _finished(self, job: JobRef) -> Event:
-        self._running.pop(job.num)
-        runner_log = store.sweep_meta(job.run_dir) / "runner.log"
-        with contextlib.suppress(OSError):
-            if runner_log.stat().st_size == 0:
-                runner_log.unlink()
+        popen = self._running.pop(job.num)
         try:
             record = store.read_status(job.run_dir)
         except (OSError, ValueError):
             return Event("finished", job.num, State.LOST.value, "status.json unreadable")
         state = record.get("state")
         if state in (State.RUNNING.value, State.QUEUED.value):
-            return Event("finished", job.num, State.LOST.value, "the job runner died")
+            why = f"the job runner ended with code {popen.returncode} (see .sweep/runner.log)"
+            return Event("finished", job.num, State.LOST.value, why)
         detail = record.get("signal") or (
             f"exit {record['exit_code']}" if record.get("exit_code") is not None else None
         )

@@ -11,6 +11,10 @@ import os
 import typer
 
 from sweeper_cli import __version__
+from sweeper_cli.cli import cancel as cancel_cmd
+from sweeper_cli.cli import list_cmd
+from sweeper_cli.cli import logs as logs_cmd
+from sweeper_cli.cli import resume as resume_cmd
 from sweeper_cli.cli import run as run_cmd
 from sweeper_cli.cli import status as status_cmd
 from sweeper_cli.cli.handler import command
@@ -27,6 +31,10 @@ app = typer.Typer(
 )
 app.command("run", context_settings=run_cmd.CONTEXT)(command(run_cmd.run))
 app.command("status")(command(status_cmd.status))
+app.command("list")(command(list_cmd.list_sweeps))
+app.command("logs")(command(logs_cmd.logs))
+app.command("resume")(command(resume_cmd.resume))
+app.command("cancel")(command(cancel_cmd.cancel))
 
 
 def _version_callback(value: bool) -> None:

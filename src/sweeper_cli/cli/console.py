@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -10,7 +11,9 @@ from rich.console import Console
 
 
 def stdout() -> Console:
-    return Console(soft_wrap=False)
+    # Pipes and log files get wide tables rather than rich's 80-column default.
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(soft_wrap=False, width=160 if wide else None)
 
 
 def stderr() -> Console:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import typer
 
+from sweeper_cli import store
 from sweeper_cli.cli.console import print_json, stderr, stdout
-from sweeper_cli.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, BadInput
+from sweeper_cli.cli.launching import launch, parse_gpus
+from sweeper_cli.errors import EXIT_OK
 from sweeper_cli.settings import resolve
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def _gpus(text: str | None) -> list[str]:
-    if text is None:
-        return []
-    gpus = [g.strip() for g in text.split(",")]
-    if not all(g.isdigit() or (g.startswith("GPU-") and len(g) > 4) for g in gpus):
-        raise BadInput(f"invalid --gpus {text!r}: give device indices such as 0,1")
-    return gpus
 
 
 def run(
@@ -61,7 +53,7 @@ def run(
         "validate": False if no_validate else None,
     }
     settings = resolve(flags)
-    gpu_list = _gpus(gpus)
+    gpu_list = parse_gpus(gpus)
     from sweeper_cli import sweep  # imports Hydra: kept off the --help path
     from sweeper_cli.backends import JobRef, get_backend
     from sweeper_cli.render import plan_json, plan_table
@@ -88,32 +80,8 @@ def run(
         return EXIT_OK
 
     claim = sweep.create(prepared, runner.name)
-    err = stderr()
-    err.print(f"sweep {claim.sweep_dir}  ({len(claim.run_dirs)} jobs)", highlight=False)
     refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, claim.run_dirs, strict=True)]
     labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
-    return _launch(runner, claim.sweep_dir, refs, labels, as_json)
-
-
-def _launch(
-    runner: Any, sweep_dir: Path, refs: list[Any], labels: dict[int, str], as_json: bool
-) -> int:
-    from sweeper_cli import status
-    from sweeper_cli.cli.progress import Reporter
-    from sweeper_cli.render import status_json
-
-    interrupted = False
-    with Reporter(len(refs), labels, stderr()) as reporter:
-        try:
-            runner.launch(sweep_dir, refs, reporter)
-        except KeyboardInterrupt:
-            interrupted = True
-    view = status.observe(sweep_dir)
-    status.refresh_index(view)
-    counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
-    stderr().print(f"done: {counts}  (thesis-sweep status {sweep_dir.name})", highlight=False)
-    if as_json:
-        print_json(status_json(view))
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED
+    with store.launch_lock(claim.sweep_dir):
+        stderr().print(f"sweep {claim.sweep_dir}  ({len(claim.run_dirs)} jobs)", highlight=False)
+        return launch(runner, claim.sweep_dir, refs, labels, as_json)

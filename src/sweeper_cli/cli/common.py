@@ -1,0 +1,28 @@
+"""Options and look-ups shared by the commands that act on an existing sweep."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sweeper_cli import store
+from sweeper_cli.settings import resolve
+
+SWEEP_ARG = typer.Argument(
+    None, help="Sweep folder, its name or a unique part of it (default: the newest)."
+)
+OUTPUT_ROOT = typer.Option(
+    None, "--output-root", help="Where to look for sweeps (default: settings, else ./outputs)."
+)
+JSON = typer.Option(False, "--json", help="Print JSON on stdout.")
+
+
+def output_root_for(flag: str | None) -> Path:
+    """The output root to search for sweeps: flag, env, pyproject, else ./outputs."""
+    root = resolve({"output_root": flag})["output_root"]
+    return Path(root) if root is not None else Path.cwd() / "outputs"
+
+
+def locate(sweep: str | None, output_root: str | None) -> Path:
+    return store.find_sweep(output_root_for(output_root), sweep)

@@ -1,0 +1,49 @@
+"""Launch jobs of a created sweep with live progress, then report: shared by run/resume."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sweeper_cli import status
+from sweeper_cli.backends.base import JobRef
+from sweeper_cli.cli.console import print_json, stderr
+from sweeper_cli.cli.progress import Reporter
+from sweeper_cli.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, BadInput
+from sweeper_cli.render import status_json
+
+
+def parse_gpus(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    gpus = [g.strip() for g in text.split(",")]
+    if not all(g.isdigit() or (g.startswith("GPU-") and len(g) > 4) for g in gpus):
+        raise BadInput(f"invalid --gpus {text!r}: give device indices such as 0,1")
+    return gpus
+
+
+def launch(
+    runner: Any,
+    sweep_dir: Path,
+    refs: Sequence[JobRef],
+    labels: dict[int, str],
+    as_json: bool,
+) -> int:
+    """Run `refs` through the backend and print the outcome. The caller holds the
+    sweep's launch lock (`store.launch_lock`)."""
+    interrupted = False
+    with Reporter(len(refs), labels, stderr()) as reporter:
+        try:
+            runner.launch(sweep_dir, refs, reporter)
+        except KeyboardInterrupt:
+            interrupted = True
+    view = status.observe(sweep_dir)
+    status.refresh_index(view)
+    counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
+    stderr().print(f"done: {counts}  (thesis-sweep status {sweep_dir.name})", highlight=False)
+    if as_json:
+        print_json(status_json(view))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED

@@ -1,0 +1,51 @@
+"""`thesis-sweep list`: every sweep under the output root, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from sweeper_cli import store
+from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, output_root_for
+from sweeper_cli.cli.console import print_json, stdout
+from sweeper_cli.errors import SweepError
+from sweeper_cli.render import JSON_SCHEMA_VERSION
+from sweeper_cli.status import observe
+
+
+def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
+    """List the sweeps under the output root with their counts per state."""
+    rows: list[dict[str, Any]] = []
+    for sweep_dir in store.list_sweeps(output_root_for(output_root)):
+        try:
+            view = observe(sweep_dir)
+        except SweepError as exc:
+            rows.append({"id": sweep_dir.name, "dir": str(sweep_dir), "error": str(exc)})
+            continue
+        sweep = view.index["sweep"]
+        rows.append(
+            {
+                "id": sweep_dir.name,
+                "name": sweep.get("name"),
+                "created": sweep.get("created"),
+                "backend": sweep.get("backend"),
+                "jobs": len(view.jobs),
+                "counts": view.counts(),
+                "dir": str(sweep_dir),
+            }
+        )
+    if as_json:
+        print_json({"schema_version": JSON_SCHEMA_VERSION, "sweeps": rows})
+        return 0
+    table = Table(title=f"{len(rows)} sweep(s)", title_justify="left")
+    for column in ("sweep", "created", "backend", "jobs", "states"):
+        table.add_column(column)
+    for row in rows:
+        if "error" in row:
+            table.add_row(row["id"], "-", "-", "-", row["error"])
+            continue
+        states = ", ".join(f"{n} {s}" for s, n in row["counts"].items() if n)
+        table.add_row(row["id"], row["created"], row["backend"], str(row["jobs"]), states)
+    stdout().print(table)
+    return 0

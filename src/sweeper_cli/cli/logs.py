@@ -1,0 +1,69 @@
+"""`thesis-sweep logs SWEEP JOB`: a job's captured output."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import typer
+
+from sweeper_cli import store
+from sweeper_cli.cli.common import OUTPUT_ROOT, locate
+from sweeper_cli.errors import BadInput
+from sweeper_cli.states import State
+
+
+def _state(run_dir: Path) -> str:
+    try:
+        return str(store.read_status(run_dir)["state"])
+    except (OSError, ValueError, KeyError):
+        return State.LOST.value
+
+
+def _follow(log: Path, run_dir: Path, start: int, interval: float = 0.2) -> None:
+    position = start
+    while True:
+        ended = State(_state(run_dir)).is_terminal()
+        try:
+            with log.open("rb") as handle:
+                handle.seek(position)
+                chunk = handle.read()
+        except FileNotFoundError:
+            chunk = b""
+        if chunk:
+            position += len(chunk)
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        if ended and not chunk:
+            return
+        time.sleep(interval)
+
+
+def logs(
+    sweep: str = typer.Argument(..., help="Sweep folder, its name or a unique part of it."),
+    job: int = typer.Argument(..., help="Job number."),
+    tail: int = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+    output_root: str = OUTPUT_ROOT,
+) -> int:
+    """Print a job's captured stdout and stderr."""
+    sweep_dir = locate(sweep, output_root)
+    index = store.read_index(sweep_dir)
+    entry = next((j for j in index["jobs"] if int(j["num"]) == job), None)
+    if entry is None:
+        raise BadInput(f"no job {job} in {sweep_dir.name} (jobs 0-{len(index['jobs']) - 1})")
+    run_dir = Path(index["sweep"]["output_root"]) / entry["run_dir"]
+    log = store.log_path(run_dir)
+    if not log.exists() and not follow:
+        raise BadInput(f"job {job} has no output yet ({log} does not exist)")
+    data = log.read_bytes() if log.exists() else b""
+    shown = data
+    if tail is not None:
+        shown = b"".join(deque(data.splitlines(keepends=True), maxlen=max(tail, 0)))
+    sys.stdout.buffer.write(shown)
+    sys.stdout.flush()
+    if follow:
+        _follow(log, run_dir, len(data))
+    return 0

@@ -150,8 +150,10 @@ def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan
 
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     params = {str(k): str(v) for k, v in params.items()}
-    task = [str(o) for o in cfg.hydra.overrides.task]
-    hydra_overrides = [str(o) for o in cfg.hydra.overrides.hydra if o != _MODE_OVERRIDE]
+    # Unresolved, as Hydra reads them: `${...}` in an override is each job's to resolve.
+    task = [str(o) for o in OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False)]
+    typed_hydra = OmegaConf.to_container(cfg.hydra.overrides.hydra, resolve=False)
+    hydra_overrides = [str(o) for o in typed_hydra if o != _MODE_OVERRIDE]
     arguments = [f"{k}={v}" for k, v in params.items()] + task
     try:
         parsed = parser.parse_overrides(arguments)

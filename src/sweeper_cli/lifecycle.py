@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -129,63 +127,47 @@ def claim_launcher(view: SweepView) -> None:
     }
 
 
-# --- cancel ------------------------------------------------------------------------------------
+# --- cancel ------------------------------------------------------------------------------
 
 
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.name == "posix":
-            os.killpg(pid, sig)
-        else:  # pragma: no cover - Windows
-            os.kill(pid, sig)
-
-
-def _stop_local(job: JobView, record: dict[str, Any]) -> bool:
-    """Signal a job running on this host; True when its runner will record the end."""
-    runner = record.get("runner_pid")
-    if runner and proc.is_alive(int(runner), record.get("runner_start")):
-        os.kill(int(runner), signal.SIGTERM)
-        return True
-    child = record.get("pid")
-    if child and proc.is_alive(int(child), record.get("pid_start")):
-        _signal_group(int(child), signal.SIGTERM)
-    return False
-
-
-def _mark_cancelled(job: JobView, record: dict[str, Any], reason: str) -> None:
+def _mark_cancelled(job: JobView, reason: str) -> None:
     from sweeper_cli.runner import now_iso
 
-    record.update(state=State.CANCELLED.value, reason=reason, end=record.get("end") or now_iso())
+    try:
+        record = store.read_status(job.run_dir)
+    except (OSError, ValueError):
+        record = {"num": job.num, "attempt": job.attempts}
     record.pop("schema_version", None)
+    record.update(state=State.CANCELLED.value, reason=reason, end=record.get("end") or now_iso())
     store.write_status(job.run_dir, record)
 
 
 def cancel(sweep_dir: Path, nums: Iterable[int] | None) -> SweepView:
-    """Stop the selected queued/running jobs of a sweep and mark them cancelled. Idempotent."""
-    here = proc.hostname()
+    """Stop the selected queued/running jobs of a sweep and mark them cancelled. Idempotent.
+
+    Jobs that never started are marked cancelled first (a runner starts only a queued
+    job, so they cannot start afterwards), then the backend stops the rest in one call:
+    local runners get SIGTERM, cluster jobs `scancel`/`condor_rm`. Running jobs record
+    their own end through their runner.
+    """
+    from sweeper_cli.backends import get_backend
+
     view = observe(sweep_dir)
     targets = [j for j in pick(view, nums) if j.state in (State.QUEUED, State.RUNNING)]
-    orphans: list[tuple[JobView, dict[str, Any]]] = []
+    if not targets:
+        return view
+    backend = get_backend(view.index["sweep"].get("backend", "local"))
+    here = proc.hostname()
     for job in targets:
-        record = store.read_status(job.run_dir)
         if job.state is State.QUEUED:
-            _mark_cancelled(job, record, "cancelled before it started")
-        elif record.get("host") != here:
-            raise BadInput(
-                f"job {job.num} runs on {record.get('host')}; cancel it from that host "
-                "(or through its scheduler)"
-            )
-        elif not _stop_local(job, record):
-            orphans.append((job, record))
+            _mark_cancelled(job, "cancelled before it started")
+        elif backend.name == "local" and job.host != here:
+            raise BadInput(f"job {job.num} runs on {job.host}; cancel it from that host")
+    backend.cancel(sweep_dir, view.index, [job.num for job in targets])
     deadline = time.monotonic() + GRACE_SECONDS + 5
     while time.monotonic() < deadline:
         now = {job.num: job.state for job in observe(sweep_dir).jobs}
         if all(now[job.num].is_terminal() for job in targets):
             break
-        time.sleep(0.1)
-    for job, record in orphans:  # no runner left to record the end: we do
-        child = record.get("pid")
-        if child and proc.is_alive(int(child), record.get("pid_start")):
-            _signal_group(int(child), getattr(signal, "SIGKILL", signal.SIGTERM))
-        _mark_cancelled(job, record, "cancelled (its runner was gone)")
+        time.sleep(0.2)
     return observe(sweep_dir)

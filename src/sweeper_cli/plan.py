@@ -55,6 +55,7 @@ class Plan:
     sweep_params: dict[str, str]
     swept_keys: tuple[str, ...]
     output_root: str | None
+    profile: str | None  # `thesis_sweep.profile` of the composed primary config
     config: Any  # the composed MULTIRUN config (for multirun.yaml and validation)
     loader: Any  # Hydra's config loader, reused by validation
 
@@ -151,8 +152,8 @@ def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan
     params = OmegaConf.select(cfg, "hydra.sweeper.params") or {}
     params = {str(k): str(v) for k, v in params.items()}
     # Unresolved, as Hydra reads them: `${...}` in an override is each job's to resolve.
-    task = [str(o) for o in OmegaConf.to_container(cfg.hydra.overrides.task, resolve=False)]
-    typed_hydra = OmegaConf.to_container(cfg.hydra.overrides.hydra, resolve=False)
+    task = [str(o) for o in _unresolved_list(cfg.hydra.overrides.task)]
+    typed_hydra = _unresolved_list(cfg.hydra.overrides.hydra)
     hydra_overrides = [str(o) for o in typed_hydra if o != _MODE_OVERRIDE]
     arguments = [f"{k}={v}" for k, v in params.items()] + task
     try:
@@ -171,9 +172,25 @@ def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan
         sweep_params=params,
         swept_keys=tuple(dict.fromkeys(swept)),
         output_root=_output_root(cfg),
+        profile=_selected_profile(cfg),
         config=cfg,
         loader=loader,
     )
+
+
+def _selected_profile(cfg: Any) -> str | None:
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, "thesis_sweep.profile", default=None)
+    return None if value is None else str(value)
+
+
+def _unresolved_list(node: Any) -> list[Any]:
+    from omegaconf import OmegaConf
+
+    items = OmegaConf.to_container(node, resolve=False)
+    assert isinstance(items, list)
+    return items
 
 
 def _output_root(cfg: Any) -> str | None:

@@ -176,17 +176,30 @@ def run(run_dir: Path) -> int:
     return 130 if child.cancelled.is_set() and returncode == 0 else returncode
 
 
+USAGE = "usage: python -m sweeper_cli.runner RUN_DIR | --sweep-dir SWEEP_DIR --job N"
+
+
+def run_dir_from(args: list[str]) -> Path | None:
+    """RUN_DIR, or the run dir that the sweep's runptrs/<N> points at (cluster jobs)."""
+    if len(args) == 1 and not args[0].startswith("-"):
+        return Path(args[0])
+    if len(args) == 4 and args[0] == "--sweep-dir" and args[2] == "--job" and args[3].isdigit():
+        return store.read_runptr(Path(args[1]), int(args[3]))
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m sweeper_cli.runner RUN_DIR", file=sys.stderr)
+    run_dir = run_dir_from(args)
+    if run_dir is None:
+        print(USAGE, file=sys.stderr)
         return 2
     try:
-        return run(Path(args[0]))
+        return run(run_dir)
     except Exception:  # the runner's own failure: keep the why next to the job
         import traceback
 
-        crash_log = store.sweep_meta(Path(args[0])) / "runner.log"
+        crash_log = store.sweep_meta(run_dir) / "runner.log"
         with contextlib.suppress(OSError), crash_log.open("a") as log:
             traceback.print_exc(file=log)
         traceback.print_exc()

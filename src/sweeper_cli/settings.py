@@ -39,6 +39,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "sweep_dir_pattern": (DEFAULT_SWEEP_DIR_PATTERN, "str"),
     "jobs": (1, "int"),
     "validate": (True, "bool"),
+    "profile": (None, "str"),
 }
 TABLES = ("profiles",)
 

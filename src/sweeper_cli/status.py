@@ -7,12 +7,13 @@ import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from sweeper_cli import proc, store
+from sweeper_cli.backends.base import Observation
 from sweeper_cli.states import ORDER, State
 
 # A job on another host is lost when its heartbeat is older than this (seconds).
@@ -66,6 +67,7 @@ class SweepView:
     sweep_dir: Path
     index: dict[str, Any]
     jobs: list[JobView] = field(default_factory=list)
+    warning: str | None = None
 
     @property
     def output_root(self) -> Path:
@@ -159,8 +161,52 @@ def launcher_alive(sweep: dict[str, Any], here: str) -> bool:
     return proc.is_alive(int(launcher["pid"]), launcher.get("pid_start"))
 
 
-def observe(sweep_dir: Path) -> SweepView:
-    """The whole sweep as known from its files."""
+def reconcile(
+    job: JobView, seen: Observation | None, submitted: datetime | None, now: datetime, grace: float
+) -> JobView:
+    """Merge what the scheduler says into a job that has not reported (pure)."""
+    if seen is None:
+        if job.state is State.QUEUED and submitted and (now - submitted).total_seconds() > grace:
+            why = "the scheduler no longer knows it and it never reported"
+            return replace(job, state=State.LOST, reason=why)
+        return job
+    if job.state is State.LOST and seen.state is State.QUEUED:
+        return job  # its runner started, then vanished: the file's story wins
+    return replace(job, state=seen.state, reason=seen.reason)
+
+
+def _ask_scheduler(view: SweepView, now: datetime) -> None:
+    """One batched scheduler query for the jobs whose files do not tell the end."""
+    from sweeper_cli.backends import get_backend
+    from sweeper_cli.backends.cluster import LOST_GRACE, submitted_at
+    from sweeper_cli.errors import SweepError
+
+    unsure = [
+        j.num
+        for j in view.jobs
+        if j.state in (State.QUEUED, State.LOST)
+        and j.scheduler_id
+        and j.reason != "run dir is missing"
+    ]
+    if not unsure:
+        return
+    try:
+        backend = get_backend(view.index["sweep"]["backend"])
+        seen = backend.poll(view.sweep_dir, view.index, unsure)
+    except SweepError as exc:
+        view.warning = f"scheduler not asked: {exc}"
+        return
+    wanted = set(unsure)
+    view.jobs = [
+        reconcile(j, seen.get(j.num), submitted_at(view.index, j.num), now, LOST_GRACE)
+        if j.num in wanted
+        else j
+        for j in view.jobs
+    ]
+
+
+def observe(sweep_dir: Path, ask_scheduler: bool = True) -> SweepView:
+    """The whole sweep as known from its files (and, for cluster sweeps, its scheduler)."""
     index = store.read_index(sweep_dir)
     root = Path(index["sweep"]["output_root"])
     here = proc.hostname()
@@ -168,6 +214,8 @@ def observe(sweep_dir: Path) -> SweepView:
     alive = launcher_alive(index["sweep"], here)
     view = SweepView(sweep_dir, index)
     view.jobs = [observe_job(e, root, here, now, alive) for e in index["jobs"]]
+    if ask_scheduler and index["sweep"].get("backend", "local") != "local":
+        _ask_scheduler(view, now)
     return view
 
 

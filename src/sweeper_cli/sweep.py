@@ -115,7 +115,12 @@ def job_record(num: int, overrides: Sequence[str], run_dir: Path, root: Path) ->
     }
 
 
-def create(prepared: Prepared, backend: str, argv: Sequence[str] | None = None) -> store.Claim:
+def create(
+    prepared: Prepared,
+    backend: str,
+    argv: Sequence[str] | None = None,
+    profile: dict[str, Any] | None = None,
+) -> store.Claim:
     """Write the sweep's folders and metadata; return the folders it claimed."""
     settings, plan, root = prepared.settings, prepared.plan, prepared.output_root
     claim = store.claim_folders(root, _candidates(prepared))
@@ -157,6 +162,7 @@ def create(prepared: Prepared, backend: str, argv: Sequence[str] | None = None) 
             "swept_keys": list(plan.swept_keys),
             "output_root": str(root),
             "backend": backend,
+            "profile": profile,
             "scheduler_ids": [],
             "launcher": {
                 "host": proc.hostname(),

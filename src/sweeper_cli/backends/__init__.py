@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sweeper_cli.backends.base import Backend, JobRef
 from sweeper_cli.errors import BadInput
+from sweeper_cli.profiles import BACKENDS, Profile
 
-NAMES = ("local",)
 
-
-def get_backend(name: str, **options: object) -> Backend:
-    """The backend called `name`, configured with `options`."""
+def get_backend(name: str, profile: Profile | None = None, **options: Any) -> Backend:
+    """The backend called `name`, configured with a profile and options."""
     if name == "local":
         from sweeper_cli.backends.local import LocalBackend
 
-        return LocalBackend(**options)  # type: ignore[arg-type]
-    raise BadInput(f"unknown backend {name!r}; choose from: {', '.join(NAMES)}")
+        return LocalBackend(**options)
+    if name == "slurm":
+        from sweeper_cli.backends.slurm import SlurmBackend
+
+        return SlurmBackend(profile, **options)
+    if name == "htcondor":
+        from sweeper_cli.backends.htcondor import HTCondorBackend
+
+        return HTCondorBackend(profile, **options)
+    raise BadInput(f"unknown backend {name!r}; choose from: {', '.join(BACKENDS)}")
 
 
-__all__ = ["NAMES", "Backend", "JobRef", "get_backend"]
+__all__ = ["Backend", "JobRef", "get_backend"]

@@ -1,16 +1,19 @@
 """The backend protocol: every method takes the whole batch of jobs.
 
 A backend launches jobs that `sweep.create` has written (each run dir holds
-`.sweep/job.json`); every job runs through the job runner (`python -m sweeper_cli.runner
-RUN_DIR`), which records its own status. Backends only start, observe and stop runners.
+`.sweep/job.json`); every job runs through the job runner (`python -m sweeper_cli.runner`),
+which records its own status. Backends only start, observe and stop runners: the local
+one as processes it waits for, cluster ones as one scheduler submission per launch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from sweeper_cli.states import State
 
 
 @dataclass(frozen=True)
@@ -25,10 +28,27 @@ class JobRef:
 class Event:
     """Something that happened to a job while a backend ran it."""
 
-    kind: str  # "started" | "finished"
+    kind: str  # "started" | "finished" | "interrupted"
     num: int
     state: str | None = None
     detail: str | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What a scheduler says of a job that has not reported through its status file."""
+
+    state: State
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One scheduler submission: its id and the scheduler id of each job number."""
+
+    scheduler_id: str
+    job_ids: Mapping[int, str]
+    files: Sequence[str] = ()
 
 
 EventSink = Callable[[Event], None]
@@ -37,10 +57,19 @@ EventSink = Callable[[Event], None]
 class Backend(Protocol):
     name: str
 
-    def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink) -> None:
-        """Start every job in `jobs` (a local backend also waits for them)."""
+    def launch(
+        self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink
+    ) -> Submission | None:
+        """Start every job in `jobs`: the local backend runs and waits for them; cluster
+        backends submit them as one array/cluster and return the submission."""
         ...
 
-    def cancel(self, sweep_dir: Path, jobs: Sequence[JobRef]) -> None:
-        """Stop the given jobs if they are queued or running."""
+    def poll(
+        self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]
+    ) -> dict[int, Observation]:
+        """One batched look at jobs that have not reported; missing = unknown to it."""
+        ...
+
+    def cancel(self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]) -> None:
+        """Stop the given jobs if they are queued or running (one scheduler call)."""
         ...

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from sweeper_cli import proc, store
-from sweeper_cli.backends.base import Event, EventSink, JobRef
+from sweeper_cli.backends.base import Event, EventSink, JobRef, Observation
 from sweeper_cli.states import State
 
 
@@ -47,12 +48,12 @@ class LocalBackend:
 
     def __init__(
         self,
-        max_parallel: int = 1,
+        max_parallel: int | None = 1,
         gpus: Sequence[str] = (),
         fail_fast: bool = False,
         python: str | None = None,
     ) -> None:
-        self.max_parallel = max(1, max_parallel)
+        self.max_parallel = max(1, max_parallel or 1)
         self.gpus = list(gpus)
         self.fail_fast = fail_fast
         self.python = python or sys.executable
@@ -101,6 +102,7 @@ class LocalBackend:
             mark_not_started(pending.popleft(), reason)
 
     def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink) -> None:
+        """Run the jobs, at most `max_parallel` at a time, and return when all ended."""
         by_num = {job.num: job for job in jobs}
         pending = deque(jobs)
         done: queue.Queue[int] = queue.Queue()
@@ -133,8 +135,31 @@ class LocalBackend:
         if interrupts:
             raise KeyboardInterrupt
 
-    def cancel(self, sweep_dir: Path, jobs: Sequence[JobRef]) -> None:
-        for job in jobs:
-            popen = self._running.get(job.num)
-            if popen is not None:
-                _signal_runner(popen, signal.SIGTERM)
+    def poll(
+        self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]
+    ) -> dict[int, Observation]:
+        return {}  # local jobs are observed through their status files and pids
+
+    def cancel(self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]) -> None:
+        """Signal each job's runner (verified by its start time); if the runner is gone,
+        signal the job's own process group and record the end ourselves."""
+        root = Path(index["sweep"]["output_root"])
+        by_num = {int(job["num"]): root / job["run_dir"] for job in index["jobs"]}
+        for num in nums:
+            run_dir = by_num[num]
+            try:
+                record = store.read_status(run_dir)
+            except (OSError, ValueError):
+                continue
+            if record.get("state") != State.RUNNING.value:
+                continue
+            runner = record.get("runner_pid")
+            if runner and proc.is_alive(int(runner), record.get("runner_start")):
+                os.kill(int(runner), signal.SIGTERM)
+                continue
+            child = record.get("pid")
+            if child and proc.is_alive(int(child), record.get("pid_start")):
+                proc.kill_group(int(child))
+            record.pop("schema_version", None)
+            record.update(state=State.CANCELLED.value, reason="cancelled (its runner was gone)")
+            store.write_status(run_dir, record)

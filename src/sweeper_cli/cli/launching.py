@@ -47,3 +47,25 @@ def launch(
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED
+
+
+def submit(runner: Any, sweep_dir: Path, refs: Sequence[JobRef], as_json: bool, wait: bool) -> int:
+    """Submit `refs` to a cluster backend in one submission; optionally follow it."""
+    submission = runner.launch(sweep_dir, refs, None)
+    stderr().print(
+        f"submitted {len(refs)} job(s) to {runner.name} as {submission.scheduler_id} "
+        f"(files in {sweep_dir / 'submit'}); follow with: thesis-sweep status --watch "
+        f"{sweep_dir.name}",
+        highlight=False,
+    )
+    view = status.observe(sweep_dir)
+    if wait:
+        from sweeper_cli.cli.status import follow
+
+        view = follow(sweep_dir, interval=2.0, live=not as_json)
+    status.refresh_index(view)
+    if as_json:
+        print_json(status_json(view))
+    if not wait:
+        return EXIT_OK
+    return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED

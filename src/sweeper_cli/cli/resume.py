@@ -10,8 +10,9 @@ from sweeper_cli import lifecycle, status, store
 from sweeper_cli.backends import JobRef, get_backend
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr
-from sweeper_cli.cli.launching import launch, parse_gpus
+from sweeper_cli.cli.launching import launch, parse_gpus, submit
 from sweeper_cli.errors import EXIT_OK, BadInput
+from sweeper_cli.profiles import Profile
 from sweeper_cli.render import status_json
 
 
@@ -19,7 +20,11 @@ def resume(
     sweep: str = SWEEP_ARG,
     failed_only: bool = typer.Option(False, "--failed-only", help="Only jobs that failed."),
     jobs: str = typer.Option(None, "--jobs", help="Only these jobs, e.g. 3,5,7-9."),
-    parallel: int = typer.Option(1, "-j", "--parallel", min=1, help="Jobs at once."),
+    parallel: int = typer.Option(1, "-j", "--parallel", min=1, help="Local jobs at once."),
+    max_parallel: int = typer.Option(
+        None, "--max-parallel", min=1, help="Cluster jobs running at once."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Cluster: follow until the sweep ends."),
     gpus: str = typer.Option(None, "--gpus", help="GPUs to share round-robin, e.g. 0,1."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
     strict: bool = typer.Option(
@@ -40,9 +45,11 @@ def resume(
     with store.launch_lock(sweep_dir):
         view = status.observe(sweep_dir)
         backend = view.index["sweep"].get("backend", "local")
+        profile = Profile.from_json(view.index["sweep"].get("profile"), backend)
         runner = get_backend(
             backend,
-            max_parallel=parallel,
+            profile,
+            max_parallel=parallel if backend == "local" else max_parallel,
             gpus=gpu_list,
             fail_fast=fail_fast,
             python=view.index["sweep"].get("python"),
@@ -70,11 +77,14 @@ def resume(
             return EXIT_OK
         for job in choice.relaunch:
             lifecycle.requeue(job)
-        lifecycle.claim_launcher(view)
+        if backend == "local":
+            lifecycle.claim_launcher(view)
         status.refresh_index(
             status.SweepView(sweep_dir, view.index, status.observe(sweep_dir).jobs)
         )
         err.print(f"resuming {sweep_dir.name}: job(s) {nums_text}", highlight=False)
         refs = [JobRef(j.num, j.run_dir) for j in choice.relaunch]
         labels = {j.num: " ".join(j.overrides) for j in choice.relaunch}
-        return launch(runner, sweep_dir, refs, labels, as_json)
+        if backend == "local":
+            return launch(runner, sweep_dir, refs, labels, as_json)
+        return submit(runner, sweep_dir, refs, as_json, wait)

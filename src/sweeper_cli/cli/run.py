@@ -8,8 +8,9 @@ import typer
 
 from sweeper_cli import store
 from sweeper_cli.cli.console import print_json, stderr, stdout
-from sweeper_cli.cli.launching import launch, parse_gpus
+from sweeper_cli.cli.launching import launch, parse_gpus, submit
 from sweeper_cli.errors import EXIT_OK
+from sweeper_cli.profiles import choose
 from sweeper_cli.settings import resolve
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -29,9 +30,20 @@ def run(
     command: str = typer.Option(
         None, "--command", help="App command instead of a module, e.g. 'python train.py'."
     ),
-    jobs: int = typer.Option(None, "-j", "--jobs", help="Jobs at once (local; default 1)."),
-    backend: str = typer.Option("local", "--backend", help="Where jobs run: local."),
-    gpus: str = typer.Option(None, "--gpus", help="GPUs to share round-robin, e.g. 0,1."),
+    jobs: int = typer.Option(None, "-j", "--jobs", help="Local jobs at once (default 1)."),
+    backend: str = typer.Option(
+        None, "--backend", help="local, slurm or htcondor (default: the profile's, else local)."
+    ),
+    profile: str = typer.Option(
+        None, "--profile", help="A [tool.thesis-sweep.profiles.NAME] table."
+    ),
+    max_parallel: int = typer.Option(
+        None, "--max-parallel", min=1, help="Cluster jobs running at once (array throttle)."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="Cluster: follow the sweep until it ends (like status --watch)."
+    ),
+    gpus: str = typer.Option(None, "--gpus", help="Local GPUs to share round-robin, e.g. 0,1."),
     output_root: str = typer.Option(None, "--output-root", help="Root of runs/ and multiruns/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
@@ -50,22 +62,26 @@ def run(
         "command": command,
         "jobs": jobs,
         "output_root": output_root,
+        "profile": profile,
         "validate": False if no_validate else None,
     }
     settings = resolve(flags)
     gpu_list = parse_gpus(gpus)
+    choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
     from sweeper_cli import sweep  # imports Hydra: kept off the --help path
     from sweeper_cli.backends import JobRef, get_backend
     from sweeper_cli.render import plan_json, plan_table
 
+    prepared = sweep.prepare(settings, every)
+    chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
     runner = get_backend(
-        backend,
-        max_parallel=settings["jobs"],
+        chosen.backend,
+        chosen,
+        max_parallel=settings["jobs"] if chosen.backend == "local" else max_parallel,
         gpus=gpu_list,
         fail_fast=fail_fast,
         python=settings["python"],
     )
-    prepared = sweep.prepare(settings, every)
     if dry_run:
         doc = plan_json(
             prepared.naming.name,
@@ -73,15 +89,19 @@ def run(
             [(j.num, j.overrides, prepared.run_dir(j.num)) for j in prepared.plan.jobs],
             prepared.plan.swept_keys,
         )
+        doc["backend"] = chosen.backend
+        doc["profile"] = chosen.as_json()
         if as_json:
             print_json(doc)
         else:
             stdout().print(plan_table(doc))
         return EXIT_OK
 
-    claim = sweep.create(prepared, runner.name)
+    claim = sweep.create(prepared, runner.name, profile=chosen.as_json())
     refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, claim.run_dirs, strict=True)]
     labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
     with store.launch_lock(claim.sweep_dir):
         stderr().print(f"sweep {claim.sweep_dir}  ({len(claim.run_dirs)} jobs)", highlight=False)
-        return launch(runner, claim.sweep_dir, refs, labels, as_json)
+        if runner.name == "local":
+            return launch(runner, claim.sweep_dir, refs, labels, as_json)
+        return submit(runner, claim.sweep_dir, refs, as_json, wait)

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from sweeper_cli import status as core
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
-from sweeper_cli.cli.console import print_json, stdout
+from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_STILL_RUNNING
 from sweeper_cli.render import status_json, status_table
 from sweeper_cli.states import State
@@ -27,14 +27,19 @@ def _table(view: core.SweepView) -> Table:
     return status_table(view, lines)
 
 
-def _watch(sweep_dir: Path, interval: float) -> core.SweepView:
+def follow(sweep_dir: Path, interval: float, live: bool) -> core.SweepView:
+    """Observe the sweep every `interval` seconds until every job has ended."""
     view = core.observe(sweep_dir)
-    console = stdout()
-    with Live(_table(view), console=console, auto_refresh=False) as live:
+    if not live:
         while core.sweep_exit_code(view) == EXIT_STILL_RUNNING:
             time.sleep(interval)
             view = core.observe(sweep_dir)
-            live.update(_table(view), refresh=True)
+        return view
+    with Live(_table(view), console=stdout(), auto_refresh=False) as screen:
+        while core.sweep_exit_code(view) == EXIT_STILL_RUNNING:
+            time.sleep(interval)
+            view = core.observe(sweep_dir)
+            screen.update(_table(view), refresh=True)
     return view
 
 
@@ -49,11 +54,9 @@ def status(
 ) -> int:
     """Show a sweep's jobs. Exit 0 all succeeded, 1 any failed/lost, 4 still queued/running."""
     sweep_dir = locate(sweep, output_root)
-    view = _watch(sweep_dir, interval) if watch and not as_json else core.observe(sweep_dir)
-    if watch and as_json:
-        while core.sweep_exit_code(view) == EXIT_STILL_RUNNING:
-            time.sleep(interval)
-            view = core.observe(sweep_dir)
+    view = follow(sweep_dir, interval, live=not as_json) if watch else core.observe(sweep_dir)
+    if view.warning:
+        stderr().print(f"warning: {view.warning}", style="yellow", highlight=False)
     core.refresh_index(view)
     if as_json:
         print_json(status_json(view))

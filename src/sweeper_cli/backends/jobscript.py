@@ -1,0 +1,41 @@
+"""The job script every cluster job runs: the profile's set-up lines, then the job runner.
+
+Every value we put in it is quoted with `shlex.quote`; only the profile's `setup` lines
+(the site's own shell, e.g. `module load` or `conda activate`) are written verbatim.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from sweeper_cli.profiles import Profile
+
+JOB_SCRIPT = "job.sh"
+
+
+def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
+    lines = [
+        "#!/bin/bash",
+        f"# thesis-sweep job script of {sweep_dir.name}: runs job number $1 of the sweep.",
+        "# Re-runnable by hand: bash job.sh <job number>",
+        "set -eo pipefail",
+    ]
+    if profile.setup:
+        lines.append(f"# set-up lines of profile {profile.name}")
+        lines.extend(profile.setup)
+    lines.extend(f"export {key}={shlex.quote(value)}" for key, value in profile.env.items())
+    lines.append(
+        f"exec {shlex.quote(python)} -m sweeper_cli.runner "
+        f'--sweep-dir {shlex.quote(str(sweep_dir))} --job "$1"'
+    )
+    return "\n".join(lines) + "\n"
+
+
+def write_job_script(submit_dir: Path, text: str) -> Path:
+    from sweeper_cli import store
+
+    path = submit_dir / JOB_SCRIPT
+    store.atomic_write_text(path, text)
+    path.chmod(0o755)
+    return path

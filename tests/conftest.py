@@ -29,6 +29,11 @@ class Project:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.outputs = root / "outputs"
+        self.umask: int | None = None  # set where jobs run as another user (HTCondor here)
+
+    def _preexec(self) -> None:
+        if self.umask is not None:
+            os.umask(self.umask)
 
     def cli(
         self,
@@ -47,6 +52,7 @@ class Project:
             capture_output=True,
             text=True,
             timeout=timeout,
+            preexec_fn=self._preexec,
         )
         if check is not None:
             assert done.returncode == check, (done.returncode, done.stdout, done.stderr)
@@ -58,6 +64,7 @@ class Project:
             cwd=self.root,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=self._preexec,
             text=True,
             **kwargs,
         )

@@ -15,7 +15,7 @@ from typing import Any
 from sweeper_cli.errors import BadInput
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
-_MEMORY = re.compile(r"\d+(\.\d+)?\s*[KMGT]?B?", re.IGNORECASE)
+_MEMORY = re.compile(r"\d+[KMGT]?", re.IGNORECASE)  # what both sbatch and HTCondor accept
 _TIME = re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 BACKENDS = ("local", "slurm", "htcondor")
@@ -116,7 +116,7 @@ def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
         if not isinstance(env, Mapping) or not all(_ENV_KEY.fullmatch(str(k)) for k in env):
             raise BadInput(f"profile {name!r}: env must map variable names to values")
         values["env"] = {str(k): str(v) for k, v in env.items()}
-    return Profile(**values)
+    return _fits_backend(Profile(**values))
 
 
 def choose(profiles: Mapping[str, Any], wanted: str | None, backend_flag: str | None) -> Profile:
@@ -132,4 +132,13 @@ def choose(profiles: Mapping[str, Any], wanted: str | None, backend_flag: str | 
         if backend_flag not in BACKENDS:
             raise BadInput(f"unknown backend {backend_flag!r}; choose from: {', '.join(BACKENDS)}")
         profile = Profile(**{**profile.__dict__, "backend": backend_flag})
+    return _fits_backend(profile)
+
+
+def _fits_backend(profile: Profile) -> Profile:
+    if profile.backend == "htcondor" and profile.partition:
+        raise BadInput(
+            f"profile {profile.name!r}: HTCondor has no partitions; express the site's rule "
+            "as an extra line (e.g. requirements or +JobCategory)"
+        )
     return profile

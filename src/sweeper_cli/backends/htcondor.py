@@ -33,16 +33,20 @@ _TERSE = re.compile(r"(\d+)\.(\d+)\s*-\s*\d+\.(\d+)")
 
 
 def _seconds(limit: str) -> int:
-    """Slurm-style time limit (`D-HH:MM:SS`, `HH:MM:SS`, `MM:SS`, `MM`) in seconds."""
-    days, _, clock = limit.rpartition("-")
+    """A Slurm-style time limit in seconds: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`."""
+    days, dash, clock = limit.partition("-")
+    if not dash:
+        days, clock = "0", limit
     parts = [int(p) for p in clock.split(":")]
-    if len(parts) == 1:
+    if dash:  # after a day count the clock starts with hours
+        hours, minutes, seconds = [*parts, 0, 0][:3]
+    elif len(parts) == 1:
         hours, minutes, seconds = 0, parts[0], 0
     elif len(parts) == 2:
         hours, minutes, seconds = 0, parts[0], parts[1]
     else:
         hours, minutes, seconds = parts
-    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+    return ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def render_submit(
@@ -53,6 +57,7 @@ def render_submit(
     log: Path,
     initialdir: Path,
     profile: Profile,
+    max_parallel: int | None = None,
 ) -> str:
     """The submit description of one cluster (re-submittable with `condor_submit FILE`)."""
     lines = [
@@ -77,6 +82,8 @@ def render_submit(
         lines.append(f"allowed_execute_duration = {_seconds(profile.time)}")
     if profile.account:
         lines.append(f"accounting_group = {profile.account}")
+    if max_parallel:  # late materialization: at most N jobs of the cluster exist at once
+        lines.append(f"max_materialize = {max_parallel}")
     lines.extend(profile.extra)
     lines.append(f"queue num from {items}")
     return "\n".join(lines) + "\n"
@@ -128,6 +135,22 @@ def _status_observation(status: str, hold_reason: str) -> Observation | None:
     return None
 
 
+def parse_history(text: str) -> dict[str, Observation]:
+    """`condor_history -af ClusterId ProcId JobStatus ExitCode ExitBySignal ExitSignal`."""
+    found: dict[str, Observation] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 6 or not parts[0].isdigit():
+            continue
+        job, status = f"{parts[0]}.{parts[1]}", parts[2]
+        if status == "4":
+            how = f"signal {parts[5]}" if parts[4] == "true" else f"exit {parts[3]}"
+            found[job] = Observation(State.FAILED, f"ended ({how}) before its runner reported")
+        elif status == "3":
+            found[job] = Observation(State.CANCELLED, "removed (condor_rm) before it reported")
+    return found
+
+
 def parse_q(text: str) -> dict[str, Observation]:
     """`condor_q -af ClusterId ProcId JobStatus HoldReason` (HoldReason last: it has spaces)."""
     found: dict[str, Observation] = {}
@@ -139,6 +162,13 @@ def parse_q(text: str) -> dict[str, Observation]:
         if seen:
             found[f"{parts[0]}.{parts[1]}"] = seen
     return found
+
+
+def waiting(job: str, known: dict[str, Observation]) -> Observation | None:
+    """A job not materialized yet (max_materialize) while others of its cluster live."""
+    cluster = job.split(".")[0] + "."
+    live = any(k.startswith(cluster) and not o.state.is_terminal() for k, o in known.items())
+    return Observation(State.QUEUED, "waiting for a free place (max_parallel)") if live else None
 
 
 class HTCondorBackend(ClusterBackend):
@@ -155,7 +185,14 @@ class HTCondorBackend(ClusterBackend):
         store.atomic_write_text(
             submit,
             render_submit(
-                submit_dir.parent.name, submit_dir, job_script, items, log, Path.cwd(), self.profile
+                submit_dir.parent.name,
+                submit_dir,
+                job_script,
+                items,
+                log,
+                Path.cwd(),
+                self.profile,
+                self.max_parallel,
             ),
         )
         done = run_scheduler(

@@ -17,7 +17,8 @@ def stdout() -> Console:
 
 
 def stderr() -> Console:
-    return Console(stderr=True)
+    # soft_wrap: a long path stays on one line, so scripts can grep it.
+    return Console(stderr=True, soft_wrap=True)
 
 
 def print_json(doc: Any) -> None:

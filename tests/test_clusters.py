@@ -1,0 +1,201 @@
+"""Real sweeps on a real single-node Slurm cluster and a real HTCondor pool.
+
+`scripts/ci/slurm-up.sh` and `scripts/ci/htcondor-up.sh` start them (`.ci/run` does).
+Without them these tests skip, naming the script; with THESIS_SWEEP_REQUIRE_SCHEDULERS=1
+(set by .ci/run) a missing scheduler is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Project, make_project
+
+REQUIRED = os.environ.get("THESIS_SWEEP_REQUIRE_SCHEDULERS") == "1"
+
+
+def _available(probe: list[str]) -> bool:
+    if shutil.which(probe[0]) is None:
+        return False
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _require(backend: str) -> None:
+    probe, script = {
+        "slurm": (["sinfo", "-h"], "scripts/ci/slurm-up.sh"),
+        "htcondor": (["condor_q"], "scripts/ci/htcondor-up.sh"),
+    }[backend]
+    if _available(probe):
+        return
+    message = f"{backend} is not running here: start it with `bash {script}`"
+    if REQUIRED:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(params=["slurm", "htcondor"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[str, Project]]:
+    """A project whose folders the scheduler's job user can use (HTCondor jobs run as an
+    ordinary user in the pool's chroot, so the test opens its folders to everyone)."""
+    backend = request.param
+    _require(backend)
+    base = Path(tempfile.mkdtemp(prefix="ts-cluster-", dir="/tmp"))
+    base.chmod(0o777)
+    project = make_project(base / "proj")
+    subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)
+    project.umask = 0o000 if backend == "htcondor" else None
+    try:
+        yield backend, project
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _wait(project: Project, done: Any, timeout: float = 120) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = project.status()["jobs"]
+        if done(jobs):
+            return jobs
+        time.sleep(1)
+    pytest.fail(f"the sweep did not get there in {timeout} s: {project.status()['jobs']}")
+
+
+def _index(project: Project) -> dict[str, Any]:
+    [sweep] = project.sweeps()
+    return json.loads((sweep / "runs_index.json").read_text())
+
+
+def test_sweep_lands_in_the_target_layout(cluster: tuple[str, Project]) -> None:
+    backend, project = cluster
+    done = project.cli(
+        "run",
+        "--backend",
+        backend,
+        "phase1/latent_space=none,vq",
+        "trainer.epochs=1",
+        "--wait",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    [sweep] = project.sweeps()
+    index = _index(project)
+    assert index["sweep"]["backend"] == backend and len(index["sweep"]["scheduler_ids"]) == 1
+    assert {p.name for p in sweep.iterdir()} == {
+        "multirun.yaml",
+        "runs_index.json",
+        "runptrs",
+        "submit",
+    }
+    for job in project.status()["jobs"]:
+        run_dir = Path(job["run_dir"])
+        assert job["state"] == "succeeded" and job["scheduler_id"]
+        assert (run_dir / "best_val.pt").is_file() and (run_dir / ".hydra").is_dir()
+        assert f"cwd={run_dir}" in (run_dir / ".sweep" / "output.log").read_text()
+
+
+def test_failing_job_then_resume(cluster: tuple[str, Project]) -> None:
+    backend, project = cluster
+    config = project.root / "configs" / "trainer" / "default.yaml"
+    config.write_text(config.read_text().replace("fail_at_epoch: null", "fail_at_epoch: 1"))
+    done = project.cli(
+        "run", "--backend", backend, "seed=0,1", "trainer.epochs=1", "--wait", timeout=300
+    )
+    assert done.returncode == 1, done.stderr
+    jobs = project.status()["jobs"]
+    assert [(j["state"], j["exit_code"]) for j in jobs] == [("failed", 1), ("failed", 1)]
+    config.write_text(config.read_text().replace("fail_at_epoch: 1", "fail_at_epoch: null"))
+    resumed = project.cli("resume", "--jobs", "1", "--wait", timeout=300)
+    assert resumed.returncode == 1, resumed.stderr  # job 0 is still failed
+    index = _index(project)
+    assert len(index["sweep"]["scheduler_ids"]) == 2  # a second submission, job 1 only
+    assert index["sweep"]["submissions"][1]["jobs"] == [1]
+    jobs = project.status()["jobs"]
+    assert [j["state"] for j in jobs] == ["failed", "succeeded"]
+    assert jobs[1]["attempts"] == 2 and jobs[0]["attempts"] == 1
+
+
+def test_cancel_a_running_sweep(cluster: tuple[str, Project]) -> None:
+    backend, project = cluster
+    done = project.cli(
+        "run",
+        "--backend",
+        backend,
+        "--max-parallel",
+        "1",
+        "seed=0,1,2",
+        "trainer.epochs=60",
+        "trainer.sleep=0.5",
+    )
+    assert done.returncode == 0, done.stderr
+    assert project.cli("status").returncode == 4  # scripts poll on 4
+    _wait(project, lambda jobs: any(j["state"] == "running" for j in jobs))
+    cancelled = project.cli("cancel", timeout=120)
+    assert cancelled.returncode == 0, cancelled.stderr
+    jobs = _wait(project, lambda jobs: all(j["state"] == "cancelled" for j in jobs))
+    assert len(jobs) == 3
+    time.sleep(3)
+    assert [j["state"] for j in project.status()["jobs"]] == ["cancelled"] * 3
+    assert project.cli("cancel").returncode == 0  # idempotent
+
+
+def test_hostile_value_stays_literal(cluster: tuple[str, Project], tmp_path: Path) -> None:
+    backend, project = cluster
+    target = Path("/tmp") / f"pwned-{os.getpid()}-{backend}"
+    value = f"$(touch {target}); `touch {target}` \"q\" 'x'"
+    from sweeper_cli.plan import hydra_quote
+
+    done = project.cli(
+        "run",
+        "--backend",
+        backend,
+        f"+note={hydra_quote(value)}",
+        "trainer.epochs=1",
+        "--wait",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not target.exists()
+    [job] = project.status()["jobs"]
+    from omegaconf import OmegaConf
+
+    assert OmegaConf.load(Path(job["run_dir"]) / ".hydra" / "config.yaml").note == value
+    [sweep] = project.sweeps()
+    for generated in (sweep / "submit").iterdir():
+        assert f"touch {target}" not in generated.read_text(errors="replace")
+
+
+def test_submission_refused_is_exit_3_with_the_schedulers_words(
+    cluster: tuple[str, Project],
+) -> None:
+    backend, project = cluster
+    extra = '"--partition=no_such_partition"' if backend == "slurm" else '"requirements = ("'
+    (project.root / "pyproject.toml").write_text(
+        (project.root / "pyproject.toml").read_text()
+        + f'\n[tool.thesis-sweep.profiles.broken]\nbackend = "{backend}"\nextra = [{extra}]\n'
+    )
+    done = project.cli("run", "--profile", "broken", "seed=0")
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    assert "refused the sweep" in done.stderr and len(done.stderr.strip().splitlines()) == 2
+    [job] = project.status()["jobs"]
+    assert job["state"] == "failed" and "not submitted" in job["reason"]
+
+
+def test_missing_scheduler_command_is_exit_3(project: Project) -> None:
+    env = {"PATH": os.path.dirname(os.sys.executable)}  # no sbatch, no condor_submit
+    for backend in ("slurm", "htcondor"):
+        done = project.cli("run", "--backend", backend, "seed=0", env=env)
+        assert done.returncode == 3
+        assert "not found on PATH" in done.stderr

@@ -266,3 +266,16 @@ def test_help_and_status_do_not_import_hydra(project: Project) -> None:
             if line.startswith("import time:")
         }
         assert "hydra" not in imported and "omegaconf" not in imported
+
+
+def test_validation_catches_a_value_that_fails_in_one_group_only(project: Project) -> None:
+    # Validation composes each group combination once and applies value overrides per job:
+    # a value valid for one option of a group but not for another must still be caught.
+    option = project.root / "configs" / "phase1" / "latent_space" / "ae.yaml"
+    option.write_text("name: ae\ncodebook_size: 0\n")  # no `commitment` key
+    done = project.cli(
+        "run", "phase1/latent_space=none,ae", "phase1.latent_space.commitment=0.5,0.7"
+    )
+    assert done.returncode == 2, done.stderr
+    assert "job 2 (phase1/latent_space=ae phase1.latent_space.commitment=0.5)" in done.stderr
+    assert "commitment" in done.stderr and not project.outputs.exists()

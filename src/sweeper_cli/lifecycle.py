@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import proc, provenance, store
+from sweeper_cli import proc, store
 from sweeper_cli.errors import BadInput
 from sweeper_cli.states import State
 from sweeper_cli.status import JobView, SweepView, observe
@@ -93,6 +93,8 @@ def check_replan(index: dict[str, Any]) -> None:
 
 def git_drift(index: dict[str, Any], cwd: Path) -> str | None:
     """A warning when the code changed since the sweep was created, else None."""
+    from sweeper_cli import provenance
+
     then = index["sweep"].get("git") or {}
     if not then.get("commit"):
         return None

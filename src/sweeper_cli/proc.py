@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
+import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
 
 def hostname() -> str:
-    return socket.gethostname()
+    return platform.node()
 
 
 def start_ticks(pid: int) -> int | None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from sweeper_cli.states import State
 from sweeper_cli.status import JobView, SweepView
+
+if TYPE_CHECKING:  # rich is imported only where a table is drawn (not for --json)
+    from rich.table import Table
 
 JSON_SCHEMA_VERSION = 1
 STATE_STYLE = {
@@ -52,6 +52,8 @@ def plan_json(
 
 
 def plan_table(doc: dict[str, Any]) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"{len(doc['jobs'])} job(s) -> {doc['sweep_dir']}", title_justify="left")
     table.add_column("#", justify="right")
     table.add_column("overrides")
@@ -92,6 +94,9 @@ def status_json(view: SweepView) -> dict[str, Any]:
 
 
 def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     sweep = view.index["sweep"]
     counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
     table = Table(

@@ -12,13 +12,12 @@ the job runner and `status` use it without importing Hydra.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sweeper_cli.errors import BadInput
 
@@ -31,17 +30,16 @@ STATUS_FILE = "status.json"
 SPEC_FILE = "job.json"
 LOG_FILE = "output.log"
 
-# mkstemp makes 0600 files; metadata must be readable like any file the user writes
-# (cluster jobs and colleagues read it over a shared file system).
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+
+_TEMP_IDS = itertools.count()
 
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` atomically (temp file in the same folder, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # A temp name unique to this process and call; O_EXCL never reuses someone's file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_IDS)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -146,8 +144,7 @@ def read_runptr(sweep_dir: Path, num: int) -> Path:
 # --- creating a sweep's folders -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Claim:
+class Claim(NamedTuple):
     """Folders reserved for one sweep: nobody else will get them."""
 
     sweep_dir: Path

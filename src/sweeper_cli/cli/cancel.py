@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from sweeper_cli import lifecycle, status
+from sweeper_cli import status
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.errors import EXIT_OK
@@ -18,6 +18,8 @@ def cancel(
     as_json: bool = JSON,
 ) -> int:
     """Stop queued and running jobs and mark them cancelled (idempotent)."""
+    from sweeper_cli import lifecycle
+
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(",".join(jobs)) if jobs else None
     before = {job.num: job.state for job in status.observe(sweep_dir).jobs}

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import typer
 
-from sweeper_cli import lifecycle, status, store
+from sweeper_cli import status, store
 from sweeper_cli.backends import JobRef, get_backend
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr
-from sweeper_cli.cli.launching import launch, parse_gpus, submit
 from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.profiles import Profile
 from sweeper_cli.render import status_json
@@ -38,6 +37,9 @@ def resume(
     as_json: bool = JSON,
 ) -> int:
     """Relaunch failed, cancelled, lost and never-started jobs in their own run dirs."""
+    from sweeper_cli import lifecycle
+    from sweeper_cli.cli.launching import launch, parse_gpus, submit
+
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(jobs)
     gpu_list = parse_gpus(gpus)

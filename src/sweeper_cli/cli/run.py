@@ -8,7 +8,6 @@ import typer
 
 from sweeper_cli import store
 from sweeper_cli.cli.console import print_json, stderr, stdout
-from sweeper_cli.cli.launching import launch, parse_gpus, submit
 from sweeper_cli.errors import EXIT_OK
 from sweeper_cli.profiles import choose
 from sweeper_cli.settings import resolve
@@ -66,6 +65,8 @@ def run(
         "validate": False if no_validate else None,
     }
     settings = resolve(flags)
+    from sweeper_cli.cli.launching import launch, parse_gpus, submit
+
     gpu_list = parse_gpus(gpus)
     choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
     from sweeper_cli import sweep  # imports Hydra: kept off the --help path

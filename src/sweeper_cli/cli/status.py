@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
 from sweeper_cli import status as core
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
@@ -15,6 +14,9 @@ from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_STILL_RUNNING
 from sweeper_cli.render import status_json, status_table
 from sweeper_cli.states import State
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def _table(view: core.SweepView) -> Table:
@@ -35,6 +37,8 @@ def follow(sweep_dir: Path, interval: float, live: bool) -> core.SweepView:
             time.sleep(interval)
             view = core.observe(sweep_dir)
         return view
+    from rich.live import Live
+
     with Live(_table(view), console=stdout(), auto_refresh=False) as screen:
         while core.sweep_exit_code(view) == EXIT_STILL_RUNNING:
             time.sleep(interval)

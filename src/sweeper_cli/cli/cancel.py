@@ -17,7 +17,11 @@ def cancel(
     output_root: str = OUTPUT_ROOT,
     as_json: bool = JSON,
 ) -> int:
-    """Stop queued and running jobs and mark them cancelled (idempotent)."""
+    """Stop queued and running jobs and mark them cancelled (idempotent).
+
+    SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
+    JOBS are job numbers or ranges (3 5 7-9); default: all.
+    """
     from sweeper_cli import lifecycle
 
     sweep_dir = locate(sweep, output_root)

@@ -48,7 +48,10 @@ def logs(
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
     output_root: str = OUTPUT_ROOT,
 ) -> int:
-    """Print a job's captured stdout and stderr."""
+    """Print a job's captured stdout and stderr.
+
+    SWEEP is a sweep folder, its name or a unique part of it; JOB is the job number.
+    """
     sweep_dir = locate(sweep, output_root)
     index = store.read_index(sweep_dir)
     entry = next((j for j in index["jobs"] if int(j["num"]) == job), None)

@@ -36,7 +36,10 @@ def resume(
     output_root: str = OUTPUT_ROOT,
     as_json: bool = JSON,
 ) -> int:
-    """Relaunch failed, cancelled, lost and never-started jobs in their own run dirs."""
+    """Relaunch failed, cancelled, lost and never-started jobs in their own run dirs.
+
+    SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
+    """
     from sweeper_cli import lifecycle
     from sweeper_cli.cli.launching import launch, parse_gpus, submit
 

@@ -56,7 +56,10 @@ def status(
     ),
     interval: float = typer.Option(2.0, "--interval", help="Seconds between --watch refreshes."),
 ) -> int:
-    """Show a sweep's jobs. Exit 0 all succeeded, 1 any failed/lost, 4 still queued/running."""
+    """Show a sweep's jobs. Exit 0 all succeeded, 1 any failed/lost, 4 still queued/running.
+
+    SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
+    """
     sweep_dir = locate(sweep, output_root)
     view = follow(sweep_dir, interval, live=not as_json) if watch else core.observe(sweep_dir)
     if view.warning:

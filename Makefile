@@ -28,6 +28,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_status.py
+	@if command -v sbatch >/dev/null; then $(BIN)/python benchmarks/bench_slurm.py; \
+	else echo "bench_slurm: skipped (start Slurm with: bash scripts/ci/slurm-up.sh)"; fi
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -89,7 +89,7 @@ def status_json(view: SweepView) -> dict[str, Any]:
             "output_root": str(root),
             "counts": view.counts(),
         },
-        "jobs": [job.as_json(root) for job in view.jobs],
+        "jobs": [job.as_json() for job in view.jobs],
     }
 
 

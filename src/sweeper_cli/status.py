@@ -44,7 +44,7 @@ class JobView:
         finish = datetime.fromisoformat(self.end) if self.end else now or datetime.now(timezone.utc)
         return max(0.0, (finish - begin).total_seconds())
 
-    def as_json(self, root: Path) -> dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
         return {
             "num": self.num,
             "state": self.state.value,

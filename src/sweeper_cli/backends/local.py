@@ -16,6 +16,7 @@ from typing import Any
 
 from sweeper_cli import proc, store
 from sweeper_cli.backends.base import Event, EventSink, JobRef, Observation
+from sweeper_cli.runner import now_iso
 from sweeper_cli.states import State
 
 
@@ -161,5 +162,9 @@ class LocalBackend:
             if child and proc.is_alive(int(child), record.get("pid_start")):
                 proc.kill_group(int(child))
             record.pop("schema_version", None)
-            record.update(state=State.CANCELLED.value, reason="cancelled (its runner was gone)")
+            record.update(
+                state=State.CANCELLED.value,
+                reason="cancelled (its runner was gone)",
+                end=record.get("end") or now_iso(),
+            )
             store.write_status(run_dir, record)

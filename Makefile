@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,plot]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +29,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_status.py
+	$(BIN)/python benchmarks/bench_compare.py
 	@if command -v sbatch >/dev/null; then $(BIN)/python benchmarks/bench_slurm.py; \
 	else echo "bench_slurm: skipped (start Slurm with: bash scripts/ci/slurm-up.sh)"; fi
 

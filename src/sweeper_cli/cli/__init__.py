@@ -11,7 +11,9 @@ import os
 import typer
 
 from sweeper_cli import __version__
+from sweeper_cli.cli import adopt as adopt_cmd
 from sweeper_cli.cli import cancel as cancel_cmd
+from sweeper_cli.cli import compare as compare_cmd
 from sweeper_cli.cli import list_cmd
 from sweeper_cli.cli import logs as logs_cmd
 from sweeper_cli.cli import resume as resume_cmd
@@ -34,6 +36,8 @@ app.command("list")(command(list_cmd.list_sweeps))
 app.command("logs")(command(logs_cmd.logs))
 app.command("resume")(command(resume_cmd.resume))
 app.command("cancel")(command(cancel_cmd.cancel))
+app.command("compare")(command(compare_cmd.compare))
+app.command("adopt")(command(adopt_cmd.adopt))
 
 
 def _version_callback(value: bool) -> None:

@@ -59,6 +59,11 @@ def resume(
             fail_fast=fail_fast,
             python=view.index["sweep"].get("python"),
         )
+        if view.index["sweep"].get("adopted"):
+            raise BadInput(
+                "this sweep was adopted from a Hydra --multirun: thesis-sweep does not know "
+                "how its jobs were launched; run them again with thesis-sweep run"
+            )
         choice = lifecycle.choose_for_resume(view, nums, failed_only)
         for job, why in choice.skipped:
             if nums is not None or why != "succeeded":

@@ -1,0 +1,107 @@
+"""Benchmark: `compare --json` (and the table) over a 1,000-job sweep.
+
+The sweep is created by thesis-sweep itself (planning and writing the real layout), as in
+bench_status.py; each job is then marked finished and given the facts/metrics.json the
+example app writes (scalars and per-epoch lists), written directly on disk, so no 1,000
+trainings are run. Prints wall times next to `python -c 'import rich'`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_status import PYPROJECT, REPO, wall
+
+TARGET = 2.0  # seconds, issue 5
+
+
+def make_sweep(project: Path, jobs: int) -> Path:
+    """A `jobs`-job sweep (lr x seed) whose runs all succeeded and wrote their metrics."""
+    sys.path.insert(0, str(REPO / "src"))
+    os.chdir(project)
+    from sweeper_cli import store, sweep
+    from sweeper_cli.settings import resolve
+
+    settings = resolve({}, cwd=project)
+    seeds = jobs // 10
+    overrides = ["trainer.lr=" + ",".join(f"{i}e-3" for i in range(1, 11))]
+    prepared = sweep.prepare(settings, [*overrides, f"seed=range({seeds})", "trainer.epochs=20"])
+    claim = sweep.create(prepared, "local", argv=["bench"])
+    start = datetime.now(timezone.utc)
+    rng = random.Random(0)
+    for num, run_dir in enumerate(claim.run_dirs):
+        begin = start + timedelta(seconds=num)
+        store.write_status(
+            run_dir,
+            {
+                "num": num,
+                "state": "succeeded",
+                "attempt": 1,
+                "host": "bench",
+                "start": begin.isoformat(),
+                "end": (begin + timedelta(seconds=30)).isoformat(),
+                "exit_code": 0,
+                "signal": None,
+            },
+        )
+        curve = [rng.uniform(0.1, 5.0) for _ in range(20)]
+        metrics = {
+            "val_loss": curve[-1],
+            "train_loss": rng.uniform(0.1, 5.0),
+            "best_val_loss": min(curve),
+            "epochs": 20,
+            "best_epoch": curve.index(min(curve)) + 1,
+            "resumed_from_epoch": 0,
+            "commitment_loss": 0.0,
+            "per_epoch": {"train_loss": curve, "val_loss": curve},
+        }
+        (run_dir / "facts").mkdir()
+        (run_dir / "facts" / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return claim.sweep_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-compare-"))
+    try:
+        project = tmp / "big"
+        shutil.copytree(REPO / "configs", project / "configs")
+        shutil.copytree(REPO / "examples", project / "examples")
+        (project / "pyproject.toml").write_text(PYPROJECT)
+        t0 = time.perf_counter()
+        sweep_dir = make_sweep(project, 1000)
+        made = time.perf_counter() - t0
+        cli = [sys.executable, "-m", "sweeper_cli", "compare"]
+        rich = wall([sys.executable, "-c", "import rich"], tmp, args.repeat)
+        as_json = wall([*cli, "--json", str(sweep_dir)], project, args.repeat)
+        table = wall([*cli, str(sweep_dir)], project, args.repeat)
+        top = wall(
+            [*cli, "--sort", "val_loss", "--top", "10", str(sweep_dir)], project, args.repeat
+        )
+        print(f"created a 1,000-job sweep with metrics in {made:.2f} s")
+        print(f"{'python -c import rich':38s} {rich:6.3f} s")
+        verdict = "PASS" if as_json <= TARGET else "MISS"
+        label = "compare --json (1,000 runs)"
+        print(f"{label:38s} {as_json:6.3f} s   target <= {TARGET} s  {verdict}")
+        print(f"{'compare table (1,000 runs)':38s} {table:6.3f} s")
+        print(f"{'compare --sort val_loss --top 10':38s} {top:6.3f} s")
+    finally:
+        os.chdir(REPO)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""`thesis-sweep compare`: the swept parameters against the runs' results.
+
+Reads files only (the index, status files, the runs' JSON results): no Hydra, no
+scheduler, and it writes nothing but the --csv and --plot files asked for.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from sweeper_cli import compare as core
+from sweeper_cli import metrics, store
+from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
+from sweeper_cli.cli.console import print_json, stderr, stdout
+from sweeper_cli.errors import EXIT_OK, BadInput
+from sweeper_cli.status import observe
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _table(table: core.Comparison) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
+    from sweeper_cli.render import STATE_STYLE, fmt_duration
+    from sweeper_cli.states import State
+
+    sweep = table.sweep
+    rows = len(table.rows)
+    out = Table(
+        title=f"{sweep.get('id')}  ({rows} job{'s' if rows != 1 else ''})",
+        title_justify="left",
+    )
+    out.add_column("#", justify="right", no_wrap=True)
+    for name in table.params:
+        out.add_column(name)
+    out.add_column("state", no_wrap=True, min_width=9)
+    out.add_column("time", justify="right", no_wrap=True)
+    for name in table.metrics:
+        out.add_column(name, justify="right")
+    for row in table.rows:
+        state = State(row["state"])
+        out.add_row(
+            str(row["job"]),
+            *(_cell(row[name]) for name in table.params),
+            Text(state.value, style=STATE_STYLE[state]),
+            fmt_duration(row["duration"]) if row["duration"] is not None else "",
+            *(_cell(row[name]) for name in table.metrics),
+        )
+    return out
+
+
+def compare(
+    sweep: str = SWEEP_ARG,
+    files: str = typer.Option(
+        metrics.DEFAULT_GLOB,
+        "--files",
+        metavar="GLOB",
+        help="JSON files with results, relative to each run dir ('**' recurses).",
+    ),
+    metric: list[str] = typer.Option(
+        None,
+        "--metric",
+        metavar="NAME",
+        help="Only these metrics (dotted names; a list element as name.-1). Repeatable.",
+    ),
+    sort: str = typer.Option(
+        None,
+        "--sort",
+        metavar="KEY",
+        help="Order rows by this metric or swept key; -KEY or --desc for descending. "
+        "Missing values go last.",
+    ),
+    desc: bool = typer.Option(False, "--desc", help="Sort descending."),
+    top: int = typer.Option(None, "--top", min=1, metavar="N", help="Keep the first N rows."),
+    csv_file: str = typer.Option(
+        None, "--csv", metavar="FILE", help="Also write the rows as CSV to FILE ('-': stdout)."
+    ),
+    plot_file: Path = typer.Option(
+        None,
+        "--plot",
+        metavar="FILE.png",
+        help="Draw --y against --x as a PNG (needs matplotlib: the plot extra).",
+    ),
+    x: str = typer.Option(
+        None,
+        "--x",
+        metavar="KEY",
+        help="Plot x axis (default: first swept key).",
+    ),
+    y: str = typer.Option(
+        None,
+        "--y",
+        metavar="METRIC",
+        help="Plot y axis (default: first metric).",
+    ),
+    hue: str = typer.Option(
+        None, "--hue", metavar="KEY", help="One line per value of KEY (default: next swept key)."
+    ),
+    logx: bool = typer.Option(False, "--logx", help="Plot: log-scaled x axis."),
+    logy: bool = typer.Option(False, "--logy", help="Plot: log-scaled y axis."),
+    output_root: str = OUTPUT_ROOT,
+    as_json: bool = JSON,
+) -> int:
+    """Compare a sweep's runs: one row per job, swept keys, state, time, then metrics.
+
+    Metrics are the numeric leaves of each run's JSON files (--files, default facts/*.json),
+    with dotted names; lists are skipped unless picked with --metric name.INDEX.
+    SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
+    """
+    if as_json and csv_file == "-":
+        raise BadInput("--json and --csv - both write to stdout: choose one")
+    if plot_file is not None and plot_file.suffix.lower() != ".png":
+        raise BadInput(f"--plot {plot_file}: the file name must end in .png")
+    if (x or y or hue or logx or logy) and plot_file is None:
+        raise BadInput("--x, --y, --hue, --logx and --logy go with --plot FILE.png")
+    for target, flag in ((csv_file, "--csv"), (plot_file, "--plot")):
+        if target is not None and target != "-" and not Path(target).parent.is_dir():
+            raise BadInput(f"{flag} {target}: folder {Path(target).parent} does not exist")
+    sweep_dir = locate(sweep, output_root)
+    table = core.build(observe(sweep_dir, ask_scheduler=False), files, metric or ())
+    core.select(table, sort, desc, top)
+    axes = None
+    if plot_file is not None:
+        from sweeper_cli import plot
+
+        axes = plot.choose_axes(table, x, y, hue, logx, logy)
+        plot.require_matplotlib()
+    err = stderr()
+    for note in table.notes:
+        err.print(f"note: {note}", highlight=False, markup=False)
+    # Everything was checked: from here on, files are written.
+    if csv_file == "-":
+        sys.stdout.write(core.to_csv(table))
+    elif csv_file is not None:
+        store.atomic_write_text(Path(csv_file), core.to_csv(table))
+    if plot_file is not None and axes is not None:
+        from sweeper_cli import plot
+
+        drawn = plot.draw(table, axes, plot_file)
+        hue_text = f" per {axes.hue}" if axes.hue else ""
+        err.print(
+            f"plot: {axes.y} against {axes.x}{hue_text} ({drawn} runs) -> {plot_file}",
+            highlight=False,
+            markup=False,
+        )
+    if as_json:
+        print_json(core.to_json(table))
+    elif csv_file != "-":
+        stdout().print(_table(table))
+    return EXIT_OK

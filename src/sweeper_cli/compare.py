@@ -1,0 +1,201 @@
+"""`compare`: one row per job, the swept parameters against the runs' results.
+
+Pure apart from reading files: it takes a `SweepView` (from `status.observe`, without
+asking any scheduler) and the runs' JSON files (see `metrics`), and builds rows, sorts
+them and encodes them as JSON or CSV. Never prints, never writes, never imports Hydra.
+
+A row is a dict keyed by column: ``job``, the swept keys (their values as written in the
+job's overrides, strings), ``state``, ``duration`` (seconds), the metrics, ``run_dir``.
+Missing values are None.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeper_cli import metrics
+from sweeper_cli.errors import BadInput
+from sweeper_cli.status import JobView, SweepView
+
+JSON_SCHEMA_VERSION = 1
+FIXED = ("job", "state", "duration", "run_dir")
+MAX_NOTES = 10
+
+Row = dict[str, Any]
+
+
+def bare_key(key: str) -> str:
+    """An override key without Hydra's `+`, `++` or `~` prefix."""
+    return key.lstrip("+~")
+
+
+def override_values(overrides: Iterable[str]) -> dict[str, str]:
+    """`["+a=1", "b=x"]` -> `{"a": "1", "b": "x"}` (keys without prefix; deletions skipped)."""
+    values = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if sep:
+            values[bare_key(key)] = value
+    return values
+
+
+def param_keys(swept_keys: Sequence[str], per_job: Sequence[dict[str, str]]) -> list[str]:
+    """The parameter columns: the sweep's swept keys, else the keys whose values differ."""
+    if swept_keys:
+        return list(dict.fromkeys(bare_key(k) for k in swept_keys))
+    keys = dict.fromkeys(k for values in per_job for k in values)
+    return [k for k in keys if len({values.get(k) for values in per_job}) > 1]
+
+
+def as_number(value: Any) -> float | None:
+    """A sortable number for a cell (a number, or a string that parses as one), else None."""
+    if metrics.is_number(value):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@dataclass
+class Comparison:
+    """The compare table of one sweep."""
+
+    sweep: dict[str, Any]
+    params: list[str]
+    metrics: list[str]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        return ["job", *self.params, "state", "duration", *self.metrics, "run_dir"]
+
+    def check_column(self, key: str, what: str) -> str:
+        """`key` if it is a column, else BadInput listing the columns."""
+        if key not in self.columns:
+            known = ", ".join(c for c in self.columns if c != "run_dir")
+            raise BadInput(f"{what} {key!r} is not a column of this sweep (columns: {known})")
+        return key
+
+
+def _notes(jobs: Sequence[JobView], runs: Sequence[metrics.RunFiles], pattern: str) -> list[str]:
+    problems = [
+        f"job {job.num}: {p}" for job, run in zip(jobs, runs, strict=True) for p in run.problems
+    ]
+    notes = problems[:MAX_NOTES]
+    if len(problems) > MAX_NOTES:
+        notes.append(f"... and {len(problems) - MAX_NOTES} more unreadable files")
+    if jobs and not any(run.docs for run in runs):
+        notes.append(f"no run has a readable file matching {pattern} (--files GLOB)")
+    return notes
+
+
+def build(
+    view: SweepView,
+    pattern: str = metrics.DEFAULT_GLOB,
+    wanted: Sequence[str] = (),
+) -> Comparison:
+    """Read every run's result files and build the table (jobs in job order)."""
+    sweep = view.index["sweep"]
+    per_job = [override_values(job.overrides) for job in view.jobs]
+    params = param_keys(sweep.get("swept_keys") or [], per_job)
+    runs = [metrics.read_run(job.run_dir, pattern) for job in view.jobs]
+    reserved = frozenset((*FIXED, *params))
+    columns = metrics.requested(wanted, runs) if wanted else metrics.collect(runs, reserved)
+    notes = _notes(view.jobs, runs, pattern)
+    for column in columns if wanted else ():
+        if all(column.value(run) is None for run in runs) and any(r.docs for r in runs):
+            found = metrics.collect(runs, frozenset())
+            names = ", ".join(c.title for c in found[:12]) or "none"
+            notes.append(f"no run has metric {column.title!r} (metrics found: {names})")
+    rows = []
+    for job, values, run in zip(view.jobs, per_job, runs, strict=True):
+        duration = job.duration()
+        row: Row = {"job": job.num}
+        row.update({key: values.get(key) for key in params})
+        row["state"] = job.state.value
+        row["duration"] = None if duration is None else round(duration, 3)
+        row.update({column.title: column.value(run) for column in columns})
+        row["run_dir"] = str(job.run_dir)
+        rows.append(row)
+    info = {
+        "id": sweep.get("id"),
+        "name": sweep.get("name"),
+        "dir": str(view.sweep_dir),
+        "created": sweep.get("created"),
+        "output_root": str(view.output_root),
+        "swept_keys": list(sweep.get("swept_keys") or []),
+        "files": pattern,
+    }
+    titles = [column.title for column in columns]
+    if len(set(titles) & reserved):  # explicit names may still clash with a fixed column
+        clash = sorted(set(titles) & reserved)[0]
+        raise BadInput(f"--metric {clash!r} clashes with a column of the same name")
+    return Comparison(info, params, titles, rows, notes)
+
+
+def sort_rows(rows: Sequence[Row], key: str, descending: bool = False) -> list[Row]:
+    """Rows ordered by `key`; missing values (and NaN) last in both directions (stable).
+
+    Numbers, and strings that all parse as numbers (`lr=1e-3,3e-4`), sort numerically;
+    other strings alphabetically.
+    """
+    present = [row for row in rows if not missing(row.get(key))]
+    absent = [row for row in rows if missing(row.get(key))]
+    numbers = [n for n in (as_number(row[key]) for row in present) if n is not None]
+    if len(numbers) == len(present):
+        order = sorted(
+            zip(numbers, present, strict=True), key=lambda pair: pair[0], reverse=descending
+        )
+        present = [row for _, row in order]
+    else:
+        present = sorted(present, key=lambda row: str(row[key]), reverse=descending)
+    return present + absent
+
+
+def select(table: Comparison, sort: str | None, descending: bool, top: int | None) -> None:
+    """Sort (a leading `-` on the key means descending) and keep the first `top` rows."""
+    if sort:
+        if sort.startswith("-") and sort not in table.columns:
+            sort, descending = sort[1:], True
+        table.rows = sort_rows(table.rows, table.check_column(sort, "--sort"), descending)
+    if top is not None:
+        table.rows = table.rows[:top]
+
+
+def _json_cell(value: Any) -> Any:
+    return metrics.finite(value) if metrics.is_number(value) else value
+
+
+def to_json(table: Comparison) -> dict[str, Any]:
+    """The `compare --json` envelope (strict JSON: NaN and infinities become null)."""
+    return {
+        "schema_version": JSON_SCHEMA_VERSION,
+        "sweep": table.sweep,
+        "params": table.params,
+        "metrics": table.metrics,
+        "columns": table.columns,
+        "rows": [{k: _json_cell(v) for k, v in row.items()} for row in table.rows],
+    }
+
+
+def to_csv(table: Comparison) -> str:
+    """The table as CSV: a header of column names, empty cells for missing values."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if row.get(c) is None else row[c] for c in table.columns])
+    return out.getvalue()

@@ -24,7 +24,7 @@ import contextlib
 import glob
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -362,25 +362,6 @@ def check_resumable(plan: AdoptPlan) -> None:
 
 
 # --- doing it ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def exclusive(folder: Path) -> Iterator[None]:
-    """One adopt of a folder at a time (an advisory flock, released however we end)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BadInput(f"another thesis-sweep process is adopting {folder}") from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def write_plan(plan: AdoptPlan) -> None:

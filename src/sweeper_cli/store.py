@@ -233,27 +233,31 @@ def find_sweep(output_root: Path, query: str | None) -> Path:
 
 
 @contextlib.contextmanager
-def launch_lock(sweep_dir: Path) -> Iterator[None]:
-    """Hold the sweep's launch lock: one process at a time starts a sweep's jobs.
-
-    An advisory `flock` on the sweep folder itself (no extra file in the folder); it is
-    released when the process ends, however it ends. Where flock does not exist (Windows)
-    the job runner's per-attempt claim still prevents double starts.
-    """
+def folder_lock(folder: Path, busy: str) -> Iterator[None]:
+    """Hold an exclusive advisory `flock` on `folder` itself (no extra file in it); it is
+    released when the process ends, however it ends. Taken: BadInput(`busy`). Where flock
+    does not exist (Windows) this is a no-op."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    fd = os.open(sweep_dir, os.O_RDONLY)
+    fd = os.open(folder, os.O_RDONLY)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BadInput(
-                f"another thesis-sweep process is launching jobs of {sweep_dir.name}; "
-                "wait for it or cancel it first"
-            ) from None
+            raise BadInput(busy) from None
         yield
     finally:
         os.close(fd)
+
+
+def launch_lock(sweep_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """One process at a time starts a sweep's jobs (the job runner's per-attempt claim
+    still prevents double starts where flock does not exist)."""
+    return folder_lock(
+        sweep_dir,
+        f"another thesis-sweep process is launching jobs of {sweep_dir.name}; "
+        "wait for it or cancel it first",
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from sweeper_cli import store
 from sweeper_cli.cli.console import stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
 
@@ -58,12 +59,11 @@ def adopt(
     Refuses (exit 2, nothing moved) when a target exists or the folder is not a Hydra
     multirun. An interrupted adopt is finished by running it again.
     """
-    from sweeper_cli import adopt as core
 
     folder = multirun_dir.expanduser().resolve()
     if not folder.is_dir():
         raise BadInput(f"{multirun_dir} is not a folder")
-    with core.exclusive(folder):
+    with store.folder_lock(folder, f"another thesis-sweep process is adopting {folder}"):
         return _adopt(folder, dry_run, name, output_root, success_file)
 
 

@@ -7,15 +7,14 @@ and only when a plot is asked for; it draws with the Agg backend (no display nee
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweeper_cli import store
 from sweeper_cli.compare import Comparison, as_number, missing
 from sweeper_cli.errors import BadInput
 
@@ -114,20 +113,6 @@ def series(rows: Sequence[dict[str, Any]], axes: Axes) -> tuple[list[Any], list[
     return xs, lines
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def draw(table: Comparison, axes: Axes, path: Path) -> int:
     """Draw the plot into `path` (PNG); return the number of runs drawn.
 
@@ -180,5 +165,5 @@ def draw(table: Comparison, axes: Axes, path: Path) -> int:
         ax.legend(title=None, fontsize="small")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
-    _write_bytes_atomic(path, buffer.getvalue())
+    store.atomic_write_bytes(path, buffer.getvalue())
     return drawn

@@ -83,6 +83,12 @@ class Project:
         return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
+def raw_status(run_dir: Path) -> dict[str, Any]:
+    """A run's status.json as written."""
+    data: dict[str, Any] = json.loads((run_dir / ".sweep" / "status.json").read_text())
+    return data
+
+
 def make_project(root: Path) -> Project:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO / "configs", root / "configs")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, run_hydra_app
+from conftest import Project, raw_status, run_hydra_app
 from sweeper_cli import adopt, moves, store
 from sweeper_cli.naming import TIMESTAMP_FORMAT
 
@@ -67,11 +67,11 @@ def test_adopt_then_status_and_compare_work(project: Project) -> None:
         assert store.read_runptr(folder, num) == target.resolve()
         assert (target / "facts" / "metrics.json").read_text() == metrics[num]
         assert (target / ".hydra" / "overrides.yaml").is_file()
-        record = store.read_status(target)
+        record = raw_status(target)
         assert record["state"] == "succeeded" and record["attempt"] == 1
         assert record["host"] is None
 
-    index = store.read_index(folder)
+    index = json.loads((folder / store.INDEX_FILE).read_text())
     assert index["sweep"]["swept_keys"] == ["seed"]
     assert index["sweep"]["name"] == "experiment"
     assert index["sweep"]["created"].startswith(
@@ -235,7 +235,7 @@ def test_adopt_across_file_systems(project: Project) -> None:
 def test_resume_refuses_an_adopted_sweep(project: Project) -> None:
     folder = hydra_multirun(project)
     project.cli("adopt", str(folder), check=0)
-    status_before = [store.read_status(d)["state"] for d in run_dirs(project)]
+    status_before = [raw_status(d)["state"] for d in run_dirs(project)]
     done = project.cli("resume", str(folder))
     assert done.returncode == 2 and "adopted from a Hydra --multirun" in done.stderr
-    assert [store.read_status(d)["state"] for d in run_dirs(project)] == status_before
+    assert [raw_status(d)["state"] for d in run_dirs(project)] == status_before

@@ -78,6 +78,13 @@ def _index(project: Project) -> dict[str, Any]:
     return json.loads((sweep / "runs_index.json").read_text())
 
 
+def _submissions(project: Project) -> list[dict[str, Any]]:
+    """The sweep's submission records, oldest first."""
+    [sweep] = project.sweeps()
+    files = sorted((sweep / "submit").glob("submission-*.json"), key=lambda p: int(p.stem[11:]))
+    return [json.loads(f.read_text()) for f in files]
+
+
 def test_sweep_lands_in_the_target_layout(cluster: tuple[str, Project]) -> None:
     backend, project = cluster
     done = project.cli(
@@ -92,7 +99,7 @@ def test_sweep_lands_in_the_target_layout(cluster: tuple[str, Project]) -> None:
     assert done.returncode == 0, done.stderr
     [sweep] = project.sweeps()
     index = _index(project)
-    assert index["sweep"]["backend"] == backend and len(index["sweep"]["scheduler_ids"]) == 1
+    assert index["sweep"]["backend"] == backend and len(_submissions(project)) == 1
     assert {p.name for p in sweep.iterdir()} == {
         "multirun.yaml",
         "runs_index.json",
@@ -119,9 +126,9 @@ def test_failing_job_then_resume(cluster: tuple[str, Project]) -> None:
     config.write_text(config.read_text().replace("fail_at_epoch: 1", "fail_at_epoch: null"))
     resumed = project.cli("resume", "--jobs", "1", "--wait", timeout=300)
     assert resumed.returncode == 1, resumed.stderr  # job 0 is still failed
-    index = _index(project)
-    assert len(index["sweep"]["scheduler_ids"]) == 2  # a second submission, job 1 only
-    assert index["sweep"]["submissions"][1]["jobs"] == [1]
+    submissions = _submissions(project)
+    assert len(submissions) == 2  # a second submission, job 1 only
+    assert list(submissions[1]["job_ids"]) == ["1"]
     jobs = project.status()["jobs"]
     assert [j["state"] for j in jobs] == ["failed", "succeeded"]
     assert jobs[1]["attempts"] == 2 and jobs[0]["attempts"] == 1

@@ -100,21 +100,6 @@ def test_runptr_falls_back_to_a_text_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert store.read_runptr(sweep, 0) == run.resolve()
 
 
-def test_claim_skips_taken_folders(tmp_path: Path) -> None:
-    def candidates():  # type: ignore[no-untyped-def]
-        for n in range(1, 10):
-            names = NAMES if n == 1 else NAMES.with_suffix(n)
-            yield names.sweep_folder, [names.run_folder(0), names.run_folder(1)]
-
-    first = store.claim_folders(tmp_path, candidates())
-    (tmp_path / "runs" / NAMES.with_suffix(2).run_folder(1)).mkdir()  # someone else's run
-    second = store.claim_folders(tmp_path, candidates())
-    assert first.sweep_dir.name == "exp_20260101-000000_exp"
-    assert second.sweep_dir.name == "exp_20260101-000000.3_exp"
-    assert second.run_dirs[0].name == "run_20260101-000000.3_exp_job0"
-    assert not (tmp_path / "multiruns" / "exp_20260101-000000.2_exp").exists()
-
-
 def test_index_schema_is_checked(tmp_path: Path) -> None:
     (tmp_path / store.INDEX_FILE).write_text('{"schema_version": 99, "sweep": {}, "jobs": []}')
     with pytest.raises(BadInput, match="newer"):

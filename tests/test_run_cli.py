@@ -47,7 +47,7 @@ def test_demo_command_gives_the_target_layout(project: Project) -> None:
         assert status["state"] == "succeeded" and status["exit_code"] == 0
         assert status["attempt"] == 1
     index = json.loads((sweep / "runs_index.json").read_text())
-    assert index["schema_version"] == 1
+    assert index["schema_version"] == 2
     assert index["sweep"]["name"] == "experiment"
     assert index["sweep"]["overrides"] == [
         "phase1/latent_space=none,vq",

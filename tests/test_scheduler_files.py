@@ -140,8 +140,7 @@ def test_job_script_quotes_every_value() -> None:
     assert shlex.split(exec_line) == [
         "exec",
         "/home/alice/my envs/thesis/bin/python",
-        "-m",
-        "sweeper_cli.runner",
+        str(NASTY_SWEEP / "submit" / "runner.py"),
         "--sweep-dir",
         str(NASTY_SWEEP),
         "--job",
@@ -185,7 +184,9 @@ def test_htcondor_throttles_with_late_materialization_and_has_no_partitions() ->
         pytest.param("/out/a\nb", (), "\n", id="newline-always"),
         pytest.param('/out/say "hi"', slurm.SlurmBackend.forbidden_in_paths, '"', id="slurm-quote"),
         pytest.param("/out/100%", slurm.SlurmBackend.forbidden_in_paths, "%", id="slurm-percent"),
-        pytest.param("/out/$(x)", HTCondorBackend.forbidden_in_paths, "$(", id="condor-macro"),
+        pytest.param("/out/$(x)", HTCondorBackend.forbidden_in_paths, "$", id="condor-macro"),
+        pytest.param("/o/$ENV(HOME)", HTCondorBackend.forbidden_in_paths, "$", id="condor-env"),
+        pytest.param("/out/x\r", (), "\r", id="carriage-return-always"),
     ],
 )
 def test_check_submit_path_refuses(sweep: str, forbidden: tuple[str, ...], bad: str) -> None:
@@ -286,7 +287,8 @@ def test_job_script_runs_setup_exports_literally_and_passes_args(site: dict[str,
 
     seen = _run(["bash", str(script), "7"], site)
 
-    assert seen["argv"] == ["-m", "sweeper_cli.runner", "--sweep-dir", str(sweep), "--job", "7"]
+    runner_copy = str(submit / "runner.py")
+    assert seen["argv"] == [runner_copy, "--sweep-dir", str(sweep), "--job", "7"]
     assert seen["env"]["HOSTILE"] == profile.env["HOSTILE"]  # literally, nothing expanded
     assert seen["env"]["WANDB_MODE"] == "offline"
     assert seen["env"]["EMPTY"] == ""

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import Project
+from conftest import Project, raw_status
 from sweeper_cli import store, sweep
 from sweeper_cli.settings import resolve
 
@@ -20,17 +20,18 @@ def test_five_sweeps_in_the_same_second_get_five_folders(
     now = datetime(2026, 3, 1, 9, 30, 0, tzinfo=timezone.utc)
     prepared = sweep.prepare(settings, ["seed=1,2"], now=now)
     claims = [sweep.create(prepared, "local", argv=["thesis-sweep"]) for _ in range(5)]
-    folders = {c.sweep_dir for c in claims}
-    runs = {d for c in claims for d in c.run_dirs}
+    folders = {sweep_dir for sweep_dir, _ in claims}
+    runs = {d for _, run_dirs in claims for d in run_dirs}
     assert len(folders) == 5 and len(runs) == 10
-    assert claims[0].sweep_dir.name == "exp_20260301-093000_experiment"
-    assert claims[1].sweep_dir.name == "exp_20260301-093000.2_experiment"
-    for claim in claims:
-        index = json.loads((claim.sweep_dir / store.INDEX_FILE).read_text())
-        assert [project.outputs / j["run_dir"] for j in index["jobs"]] == list(claim.run_dirs)
-        for num, run_dir in enumerate(claim.run_dirs):
-            assert store.read_runptr(claim.sweep_dir, num) == run_dir
-            assert store.read_status(run_dir)["state"] == "queued"
+    assert claims[0][0].name == "exp_20260301-093000_experiment"
+    assert claims[1][0].name == "exp_20260301-093000.2_experiment"
+    for sweep_dir, run_dirs in claims:
+        index = json.loads((sweep_dir / store.INDEX_FILE).read_text())
+        assert [project.outputs / j["run_dir"] for j in index["jobs"]] == list(run_dirs)
+        assert (sweep_dir / store.MULTIRUN_FILE).is_file()  # complete
+        for num, run_dir in enumerate(run_dirs):
+            assert store.read_runptr(sweep_dir, num) == run_dir
+            assert raw_status(run_dir)["state"] == "queued"
             spec = json.loads(store.spec_path(run_dir).read_text())
             assert f"hydra.run.dir='{run_dir}'" in spec["argv"]
             assert spec["env"]["THESIS_SWEEP_RUN_DIR"] == str(run_dir)
@@ -47,10 +48,28 @@ def test_prepare_writes_nothing(project: Project, monkeypatch: pytest.MonkeyPatc
 def test_index_records_provenance(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(project.root)
     settings = resolve({}, environ={}, cwd=project.root)
-    claim = sweep.create(sweep.prepare(settings, ["seed=1"]), "local", argv=["x", "seed=1"])
-    info = json.loads((claim.sweep_dir / store.INDEX_FILE).read_text())["sweep"]
+    sweep_dir, _ = sweep.create(sweep.prepare(settings, ["seed=1"]), "local", argv=["x", "seed=1"])
+    info = json.loads((sweep_dir / store.INDEX_FILE).read_text())["sweep"]
     assert info["argv"] == ["x", "seed=1"] and info["overrides"] == ["seed=1"]
     assert info["module"] == "thesis_ml.train" and info["backend"] == "local"
     assert set(info["git"]) == {"commit", "dirty"}
     assert info["versions"]["hydra-core"].startswith("1.3")
     assert info["host"] and info["config_name"] == "config"
+
+
+def test_a_taken_run_folder_moves_the_whole_sweep_to_the_next_name(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project.root)
+    settings = resolve({}, environ={}, cwd=project.root)
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    prepared = sweep.prepare(settings, ["seed=1,2"], now=now)
+    first, _ = sweep.create(prepared, "local", argv=["x"])
+    taken = project.outputs / "runs" / prepared.naming.with_suffix(2).run_folder(1)
+    taken.mkdir()  # someone else's run
+    second, run_dirs = sweep.create(prepared, "local", argv=["x"])
+    assert first.name == "exp_20260101-000000_experiment"
+    assert second.name == "exp_20260101-000000.3_experiment"
+    assert run_dirs[0].name == "run_20260101-000000.3_experiment_job0"
+    assert not (project.outputs / "multiruns" / "exp_20260101-000000.2_experiment").exists()
+    assert list(taken.iterdir()) == []  # left as it was

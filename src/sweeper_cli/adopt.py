@@ -30,11 +30,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import moves, proc, store
+from sweeper_cli import moves, store
 from sweeper_cli.errors import BadInput
 from sweeper_cli.naming import TIMESTAMP_FORMAT, Naming, check_name, timestamp
+from sweeper_cli.runner import hostname
 from sweeper_cli.states import State
-from sweeper_cli.sweep import job_record
 
 PLAN_FILE = "adopt-plan.json"
 PLAN_SCHEMA = 1
@@ -395,9 +395,18 @@ def index_of(plan: AdoptPlan, argv: Sequence[str]) -> dict[str, Any]:
     root = plan.root
     jobs = []
     for job in plan.jobs:
-        record = job_record(job.num, job.overrides, plan.target(job), root)
-        record.update(state=job.state, start=job.start, end=job.end, attempts=1, reason=job.reason)
-        jobs.append(record)
+        jobs.append(
+            {
+                "num": job.num,
+                "overrides": list(job.overrides),
+                "run_dir": os.path.relpath(plan.target(job), root),
+                "state": job.state,
+                "start": job.start,
+                "end": job.end,
+                "attempts": 1,
+                "reason": job.reason,
+            }
+        )
     meta = dict(plan.sweep)
     hydra_version = meta.pop("hydra_version", None)
     return {
@@ -415,14 +424,12 @@ def index_of(plan: AdoptPlan, argv: Sequence[str]) -> dict[str, Any]:
             "output_root": str(root),
             "backend": "local",
             "profile": None,
-            "scheduler_ids": [],
-            "launcher": None,
             "git": None,
             "adopted": {
                 "from": "hydra --multirun",
                 "hydra_version": hydra_version,
                 "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "host": proc.hostname(),
+                "host": hostname(),
             },
         },
         "jobs": jobs,

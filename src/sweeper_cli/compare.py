@@ -108,10 +108,13 @@ def build(
     wanted: Sequence[str] = (),
 ) -> Comparison:
     """Read every run's result files and build the table (jobs in job order)."""
-    sweep = view.index["sweep"]
+    sweep = view.header
     per_job = [override_values(job.overrides) for job in view.jobs]
-    params = param_keys(sweep.get("swept_keys") or [], per_job)
-    runs = [metrics.read_run(job.run_dir, pattern) for job in view.jobs]
+    params = param_keys(sweep.swept_keys, per_job)
+    runs = [
+        metrics.read_run(job.run_dir, pattern) if job.run_dir else metrics.RunFiles()
+        for job in view.jobs
+    ]
     reserved = frozenset((*FIXED, *params))
     columns = metrics.requested(wanted, runs) if wanted else metrics.collect(runs, reserved)
     notes = _notes(view.jobs, runs, pattern)
@@ -128,15 +131,15 @@ def build(
         row["state"] = job.state.value
         row["duration"] = None if duration is None else round(duration, 3)
         row.update({column.title: column.value(run) for column in columns})
-        row["run_dir"] = str(job.run_dir)
+        row["run_dir"] = None if job.run_dir is None else str(job.run_dir)
         rows.append(row)
     info = {
-        "id": sweep.get("id"),
-        "name": sweep.get("name"),
+        "id": sweep.id,
+        "name": sweep.name,
         "dir": str(view.sweep_dir),
-        "created": sweep.get("created"),
+        "created": sweep.created,
         "output_root": str(view.output_root),
-        "swept_keys": list(sweep.get("swept_keys") or []),
+        "swept_keys": list(sweep.swept_keys),
         "files": pattern,
     }
     titles = [column.title for column in columns]

@@ -8,6 +8,7 @@ EXIT_BAD_INPUT = 2
 EXIT_BACKEND = 3
 EXIT_STILL_RUNNING = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by SIGTERM
 
 
 class SweepError(Exception):
@@ -26,3 +27,7 @@ class BackendFailure(SweepError):
     """The backend or scheduler failed."""
 
     exit_code = EXIT_BACKEND
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (from `timeout`, systemd, a batch system) arrived: stop like Ctrl-C."""

@@ -1,21 +1,23 @@
-"""Resume and cancel: act on a sweep from its files alone (no daemon, no database)."""
+"""Resume, cancel and remove: act on a sweep from its files alone (no daemon, no database)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import proc, store
+from sweeper_cli import store
+from sweeper_cli.backends.base import JobRef
 from sweeper_cli.errors import BadInput
+from sweeper_cli.runner import GRACE_SECONDS, highest_claim, hostname, now_iso
 from sweeper_cli.states import State
 from sweeper_cli.status import JobView, SweepView, observe
 
-RESUMABLE = frozenset({State.FAILED, State.CANCELLED, State.LOST, State.QUEUED})
-GRACE_SECONDS = float(os.environ.get("THESIS_SWEEP_GRACE", "10"))
+RESUMABLE = frozenset({State.FAILED, State.CANCELLED, State.LOST})
 
 
 def parse_job_list(text: str | None) -> set[int] | None:
@@ -55,7 +57,7 @@ class ResumeChoice:
 def choose_for_resume(
     view: SweepView, nums: Iterable[int] | None, failed_only: bool
 ) -> ResumeChoice:
-    """Jobs to relaunch: not succeeded, not running; only failed ones with `failed_only`."""
+    """Jobs to relaunch: ended without success; only failed ones with `failed_only`."""
     relaunch: list[JobView] = []
     skipped: list[tuple[JobView, str]] = []
     wanted = {State.FAILED} if failed_only else RESUMABLE
@@ -66,22 +68,28 @@ def choose_for_resume(
             skipped.append((job, "succeeded"))
         elif job.state is State.RUNNING:
             skipped.append((job, "still running"))
+        elif job.state is State.QUEUED:
+            skipped.append((job, "still queued"))
         else:
             skipped.append((job, f"{job.state.value} (not failed)"))
     return ResumeChoice(relaunch, skipped)
 
 
-def check_replan(index: dict[str, Any]) -> None:
-    """The recorded jobs must re-plan identically from the recorded overrides."""
+def check_replan(view: SweepView) -> Any:
+    """The recorded jobs must re-plan identically from the recorded overrides; returns the
+    plan (for an interrupted creation's multirun.yaml)."""
     from sweeper_cli.plan import plan_sweep
 
-    sweep = index["sweep"]
+    header = view.header
+    config_dir, config_name = header.text("config_dir"), header.text("config_name")
+    if config_dir is None or config_name is None:
+        raise BadInput("the runs index does not record the config: cannot re-plan (--force)")
     try:
-        plan = plan_sweep(Path(sweep["config_dir"]), sweep["config_name"], sweep["overrides"])
+        plan = plan_sweep(Path(config_dir), config_name, header.strings("overrides"))
     except BadInput as exc:
         raise BadInput(f"the sweep no longer plans: {exc} (--force skips this check)") from None
     now = {job.num: list(job.overrides) for job in plan.jobs}
-    then = {int(job["num"]): list(job["overrides"]) for job in index["jobs"]}
+    then = {job.num: list(job.overrides) for job in view.jobs}
     if now != then:
         changed = sorted(n for n in set(now) | set(then) if now.get(n) != then.get(n))
         first = changed[0]
@@ -89,14 +97,15 @@ def check_replan(index: dict[str, Any]) -> None:
             f"the sweep no longer plans the same jobs (job {first} was {then.get(first)}, "
             f"now {now.get(first)}): the configs changed since it ran (--force skips this check)"
         )
+    return plan
 
 
-def git_drift(index: dict[str, Any], cwd: Path) -> str | None:
+def git_drift(view: SweepView, cwd: Path) -> str | None:
     """A warning when the code changed since the sweep was created, else None."""
     from sweeper_cli import provenance
 
-    then = index["sweep"].get("git") or {}
-    if not then.get("commit"):
+    then = view.header.raw.get("git")
+    if not isinstance(then, dict) or not isinstance(then.get("commit"), str):
         return None
     now = provenance.git_state(cwd)
     if now["commit"] != then["commit"]:
@@ -107,69 +116,154 @@ def git_drift(index: dict[str, Any], cwd: Path) -> str | None:
     return None
 
 
-def requeue(job: JobView) -> None:
-    """Make a job launchable again, keeping its attempt count (the runner increments it)."""
+def repairs(view: SweepView, jobs: Iterable[JobView]) -> dict[int, str]:
+    """What resume must rebuild before relaunching: {job: 'run dir' | 'job.json'}; refuses
+    (BadInput) when the sweep does not record how (a sweep of an old version)."""
+    needed: dict[int, str] = {}
+    for job in jobs:
+        if job.run_dir is None:
+            raise BadInput(f"job {job.num} has no run dir on record: it cannot be resumed")
+        if not job.run_dir.is_dir():
+            needed[job.num] = "run dir"
+            continue
+        try:
+            spec = store.read_json(store.spec_path(job.run_dir))
+            if not isinstance(spec, dict) or not isinstance(spec.get("argv"), list):
+                raise ValueError
+        except (OSError, ValueError):
+            needed[job.num] = "job.json"
+    template = view.header.raw.get("job_template")
+    if needed and not isinstance(template, dict):
+        nums = ", ".join(map(str, sorted(needed)))
+        raise BadInput(
+            f"job(s) {nums} lost their run dir or job.json, and this sweep (made by an older "
+            "thesis-sweep) does not record how to rebuild them"
+        )
+    return needed
+
+
+def rebuild(view: SweepView, job: JobView) -> None:
+    """Recreate a job's run dir files (and the run dir) from the sweep's job template."""
+    from sweeper_cli.sweep import write_job
+
+    assert job.run_dir is not None
+    job.run_dir.mkdir(parents=True, exist_ok=True)
+    name = view.header.name or "experiment"
+    template = view.header.raw["job_template"]
+    write_job(template, name, view.sweep_dir, job.num, job.overrides, job.run_dir)
+
+
+def requeue(job: JobView, after_submission: int) -> None:
+    """Make a job launchable again: withdraw its cancel request and record it `queued` by
+    this process, keeping the last outcome under `previous` (the runner counts attempts)."""
+    from sweeper_cli.sweep import queued_record
+
+    assert job.run_dir is not None
+    store.withdraw_cancel(job.run_dir)
+    attempt = max(job.attempts, highest_claim(store.sweep_meta(job.run_dir)))
+    previous = {
+        "state": job.state.value,
+        "exit_code": job.exit_code,
+        "signal": job.signal,
+        "reason": job.reason,
+    }
     store.write_status(
-        job.run_dir,
-        {
-            "num": job.num,
-            "state": State.QUEUED.value,
-            "attempt": job.attempts,
-            "previous_state": job.state.value,
-        },
+        job.run_dir, queued_record(job.num, attempt, after_submission, previous=previous)
     )
 
 
-def claim_launcher(view: SweepView) -> None:
-    """Record this process as the sweep's launcher (so queued jobs are not judged lost)."""
-    view.index["sweep"]["launcher"] = {
-        "host": proc.hostname(),
-        "pid": os.getpid(),
-        "pid_start": proc.start_ticks(os.getpid()),
-    }
+def complete_creation(view: SweepView, plan: Any) -> None:
+    """Finish a creation that was interrupted: every runptr, then multirun.yaml (last)."""
+    from sweeper_cli.plan import multirun_yaml
+
+    for job in view.jobs:
+        if job.run_dir is not None and job.run_dir.is_dir():
+            store.write_runptr(view.sweep_dir, job.num, job.run_dir)
+    text = multirun_yaml(plan, view.sweep_dir)
+    store.atomic_write_text(view.sweep_dir / store.MULTIRUN_FILE, text)
 
 
 # --- cancel ------------------------------------------------------------------------------
 
 
-def _mark_cancelled(job: JobView, reason: str) -> None:
-    from sweeper_cli.runner import now_iso
+def cancel(sweep_dir: Path, nums: Iterable[int] | None) -> tuple[list[int], SweepView]:
+    """Stop the selected queued/running jobs of a sweep; idempotent. Returns the jobs it
+    asked to stop and the sweep's view afterwards.
 
-    try:
-        record = store.read_status(job.run_dir)
-    except (OSError, ValueError):
-        record = {"num": job.num, "attempt": job.attempts}
-    record.pop("schema_version", None)
-    record.update(state=State.CANCELLED.value, reason=reason, end=record.get("end") or now_iso())
-    store.write_status(job.run_dir, record)
-
-
-def cancel(sweep_dir: Path, nums: Iterable[int] | None) -> SweepView:
-    """Stop the selected queued/running jobs of a sweep and mark them cancelled. Idempotent.
-
-    Jobs that never started are marked cancelled first (a runner starts only a queued
-    job, so they cannot start afterwards), then the backend stops the rest in one call:
-    local runners get SIGTERM, cluster jobs `scancel`/`condor_rm`. Running jobs record
-    their own end through their runner.
+    A cancel request goes into each job's folder first (a runner starts nothing it asks
+    to stop, and a runner that is stopped with one on record ends `cancelled`), then the
+    backend stops what runs in one call: local runners get SIGTERM, cluster jobs one
+    `scancel`/`condor_rm`.
     """
     from sweeper_cli.backends import get_backend
 
     view = observe(sweep_dir)
     targets = [j for j in pick(view, nums) if j.state in (State.QUEUED, State.RUNNING)]
+    targets = [j for j in targets if j.run_dir is not None]
     if not targets:
-        return view
-    backend = get_backend(view.index["sweep"].get("backend", "local"))
-    here = proc.hostname()
+        return [], view
+    backend = get_backend(view.header.backend)
+    here = hostname()
     for job in targets:
-        if job.state is State.QUEUED:
-            _mark_cancelled(job, "cancelled before it started")
-        elif backend.name == "local" and job.host != here:
+        assert job.run_dir is not None
+        if backend.name == "local" and job.state is State.RUNNING and job.host != here:
             raise BadInput(f"job {job.num} runs on {job.host}; cancel it from that host")
-    backend.cancel(sweep_dir, view.index, [job.num for job in targets])
+        store.require_writable(store.sweep_meta(job.run_dir), f"cancel job {job.num}")
+    by = {"by": {"host": here, "pid": os.getpid()}, "time": now_iso()}
+    refs = []
+    for job in targets:
+        assert job.run_dir is not None
+        upto = max(job.attempts, highest_claim(store.sweep_meta(job.run_dir))) + 1
+        store.request_cancel(job.run_dir, upto, "cancelled by the user", by)
+        refs.append(JobRef(job.num, job.run_dir, job.scheduler_id))
+    backend.cancel(sweep_dir, refs)
+    wanted = {job.num for job in targets}
     deadline = time.monotonic() + GRACE_SECONDS + 5
-    while time.monotonic() < deadline:
-        now = {job.num: job.state for job in observe(sweep_dir).jobs}
-        if all(now[job.num].is_terminal() for job in targets):
+    while True:
+        view = observe(sweep_dir)
+        if all(j.state.is_terminal() for j in view.jobs if j.num in wanted):
+            break
+        if time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    return observe(sweep_dir)
+    return sorted(wanted), view
+
+
+# --- remove ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What `remove` deletes: the sweep folder and the run dirs it points at."""
+
+    sweep_dir: Path
+    run_dirs: list[Path]
+    busy: list[int]  # jobs still queued or running
+
+
+def plan_removal(sweep_dir: Path) -> Removal:
+    """Everything a sweep owns on disk (only run dirs inside its output root's runs/)."""
+    index: store.Index | None = None
+    if (sweep_dir / store.INDEX_FILE).exists():
+        index = store.read_index(sweep_dir)
+    elif store.is_complete(sweep_dir) or any(
+        not name.startswith(".") for name in os.listdir(sweep_dir)
+    ):
+        raise BadInput(f"{sweep_dir} is not a thesis-sweep sweep (no runs_index.json)")
+    runs = (sweep_dir.parent.parent / "runs").resolve()
+    dirs = store.run_dirs_of(sweep_dir, index)
+    owned = sorted({d for d in dirs.values() if d.resolve().parent == runs and d.exists()}, key=str)
+    busy: list[int] = []
+    if index is not None:
+        try:
+            jobs = observe(sweep_dir).jobs
+            busy = [j.num for j in jobs if not j.state.is_terminal()]
+        except BadInput:
+            busy = []
+    return Removal(sweep_dir, owned, busy)
+
+
+def remove(removal: Removal) -> None:
+    for run_dir in removal.run_dirs:
+        shutil.rmtree(run_dir)
+    shutil.rmtree(removal.sweep_dir)

@@ -115,7 +115,58 @@ def make_loader(config_dir: Path) -> Any:
     return ConfigLoaderImpl(config_search_path=create_config_search_path(str(config_dir)))
 
 
-def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan:
+DEFAULT_MAX_JOBS = 100_000
+
+
+def count_jobs(parsed: list[Any]) -> int:
+    """How many jobs `BasicSweeper.split_arguments` would make, without making them: the
+    product of each key's value count (a later override of a key replaces the earlier)."""
+    import math
+
+    from hydra.core.override_parser.types import ChoiceSweep, Glob, RangeSweep
+
+    counts: dict[str, int] = {}
+    for override in parsed:
+        key = override.get_key_element()
+        if not override.is_sweep_override():
+            counts[key] = 1
+            continue
+        value = override.value()
+        if isinstance(value, list):
+            counts[key] = len(value)
+        elif isinstance(value, ChoiceSweep):
+            counts[key] = len(value.list)
+        elif isinstance(value, RangeSweep):
+            counts[key] = _range_length(value)
+        elif isinstance(value, Glob):
+            counts[key] = sum(1 for _ in override.sweep_string_iterator())
+        else:  # interval() and friends: split_arguments refuses them with Hydra's words
+            counts[key] = 1
+    return math.prod(counts.values())
+
+
+def _range_length(sweep: Any) -> int:
+    """len(range(...)) for int and float ranges, as Hydra's RangeSweep iterates them
+    (floats as exact Decimals, like its FloatRange)."""
+    from decimal import ROUND_CEILING, Decimal
+
+    start, stop, step = sweep.start, sweep.stop, sweep.step
+    if all(isinstance(v, int) for v in (start, stop, step)):
+        return len(range(start, stop, step))
+    begin, end, by = Decimal(start), Decimal(stop), Decimal(step)
+    if by == 0:
+        return 1  # Hydra refuses it when it expands the range
+    if (by > 0 and begin >= end) or (by < 0 and begin <= end):
+        return 0
+    return int(((end - begin) / by).to_integral_value(rounding=ROUND_CEILING))
+
+
+def plan_sweep(
+    config_dir: Path,
+    config_name: str,
+    overrides: list[str],
+    max_jobs: int = DEFAULT_MAX_JOBS,
+) -> Plan:
     """Compose the primary config and expand the sweep into Hydra's job list."""
     refuse_owned(overrides)
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -159,6 +210,14 @@ def plan_sweep(config_dir: Path, config_name: str, overrides: list[str]) -> Plan
     try:
         parsed = parser.parse_overrides(arguments)
         _check_keys(parsed)
+        total = count_jobs(parsed)
+        if total == 0:
+            raise BadInput("the sweep has no jobs: one of its value lists is empty")
+        if total > max_jobs:
+            raise BadInput(
+                f"the sweep has {total:,} jobs, more than the limit of {max_jobs:,} "
+                "(raise it with --max-jobs or the max_jobs setting)"
+            )
         batches = BasicSweeper.split_arguments(parsed, None)
     except (HydraException, OmegaConfBaseException) as exc:
         raise BadInput(one_line(exc)) from exc

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import proc
+from sweeper_cli.runner import hostname
 
 GIT_TIMEOUT = 10  # seconds; a git call on a slow network file system must not hang a sweep
 
@@ -47,7 +47,7 @@ def describe(cwd: Path) -> dict[str, Any]:
         user = None
     return {
         "git": git_state(cwd),
-        "host": proc.hostname(),
+        "host": hostname(),
         "user": user,
         "platform": platform.platform(),
         "versions": {

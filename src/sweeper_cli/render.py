@@ -77,15 +77,15 @@ def _exit_text(job: JobView) -> str:
 
 def status_json(view: SweepView) -> dict[str, Any]:
     root = view.output_root
-    sweep = view.index["sweep"]
+    sweep = view.header
     return {
         "schema_version": JSON_SCHEMA_VERSION,
         "sweep": {
-            "id": sweep.get("id"),
-            "name": sweep.get("name"),
+            "id": sweep.id,
+            "name": sweep.name,
             "dir": str(view.sweep_dir),
-            "created": sweep.get("created"),
-            "backend": sweep.get("backend"),
+            "created": sweep.created,
+            "backend": sweep.backend,
             "output_root": str(root),
             "counts": view.counts(),
         },
@@ -97,10 +97,10 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    sweep = view.index["sweep"]
+    sweep = view.header
     counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
     table = Table(
-        title=f"{sweep.get('id')}  ({sweep.get('backend')}, created {sweep.get('created')})",
+        title=f"{sweep.id}  ({sweep.backend}, created {sweep.created})",
         caption=counts,
         title_justify="left",
         caption_justify="left",
@@ -115,11 +115,12 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
         ("run dir", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    swept = sweep.get("swept_keys") or []
+    swept = sweep.swept_keys
     for job in view.jobs:
         state = Text(job.state.value, style=STATE_STYLE[job.state])
         note = last_lines.get(job.num) or job.reason
-        run_dir = Path(job.run_dir).name + (f"\n{note}" if note else "")
+        name = job.run_dir.name if job.run_dir is not None else "-"
+        run_dir = name + (f"\n{note}" if note else "")
         table.add_row(
             str(job.num),
             _swept_only(job, swept),

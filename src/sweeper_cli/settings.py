@@ -38,6 +38,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "run_dir_pattern": (DEFAULT_RUN_DIR_PATTERN, "str"),
     "sweep_dir_pattern": (DEFAULT_SWEEP_DIR_PATTERN, "str"),
     "jobs": (1, "int"),
+    "max_jobs": (100_000, "int"),
     "validate": (True, "bool"),
     "profile": (None, "str"),
 }

@@ -1,23 +1,32 @@
-"""Merge the index, each run's status.json and liveness into one view per job (pure
-apart from reading files and probing local pids). Stdlib-only: `status` never imports Hydra."""
+"""What each job of a sweep is doing now: files in, one `JobView` per job out.
+
+Reads the index, each run's status record, claim and cancel request, asks `decide` for the
+state, and for cluster sweeps merges one batched scheduler answer (`reconcile`). Writes
+nothing but the index's cache (`refresh_index`, best effort), so it is safe at any moment,
+from any number of shells, on a read-only mount. Stdlib-only: `status` never imports Hydra.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import proc, store
+from sweeper_cli import records, store
 from sweeper_cli.backends.base import Observation
+from sweeper_cli.decide import JobFacts, decide, launcher_alive
+from sweeper_cli.runner import cancel_request, highest_claim, hostname, is_alive
 from sweeper_cli.states import ORDER, State
 
-# A job on another host is lost when its heartbeat is older than this (seconds).
-STALE_AFTER = max(3 * float(os.environ.get("THESIS_SWEEP_HEARTBEAT", "30")), 90.0)
+Alive = Callable[[int, "int | None"], bool]
+
+
+def _iso(stamp: datetime | None) -> str | None:
+    return None if stamp is None else stamp.isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -27,22 +36,34 @@ class JobView:
     num: int
     state: State
     overrides: tuple[str, ...]
-    run_dir: Path
+    run_dir: Path | None
     exit_code: int | None = None
     signal: str | None = None
-    start: str | None = None
-    end: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
     host: str | None = None
     attempts: int = 0
     reason: str | None = None
     scheduler_id: str | None = None
 
     def duration(self, now: datetime | None = None) -> float | None:
-        if not self.start:
+        if self.start is None:
             return None
-        begin = datetime.fromisoformat(self.start)
-        finish = datetime.fromisoformat(self.end) if self.end else now or datetime.now(timezone.utc)
-        return max(0.0, (finish - begin).total_seconds())
+        finish = self.end or now or datetime.now(timezone.utc)
+        return max(0.0, (finish - self.start).total_seconds())
+
+    def cache(self) -> dict[str, Any]:
+        """The fields the runs index caches for this job."""
+        return {
+            "state": self.state.value,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "host": self.host,
+            "attempts": self.attempts,
+            "reason": self.reason,
+        }
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -51,9 +72,9 @@ class JobView:
             "exit_code": self.exit_code,
             "signal": self.signal,
             "overrides": list(self.overrides),
-            "run_dir": str(self.run_dir),
-            "start": self.start,
-            "end": self.end,
+            "run_dir": None if self.run_dir is None else str(self.run_dir),
+            "start": _iso(self.start),
+            "end": _iso(self.end),
             "duration": self.duration(),
             "host": self.host,
             "attempts": self.attempts,
@@ -65,100 +86,119 @@ class JobView:
 @dataclass
 class SweepView:
     sweep_dir: Path
-    index: dict[str, Any]
+    index: store.Index
     jobs: list[JobView] = field(default_factory=list)
+    submissions: list[records.Submission] = field(default_factory=list)
     warning: str | None = None
 
     @property
+    def header(self) -> records.SweepHeader:
+        return self.index.header
+
+    @property
     def output_root(self) -> Path:
-        return Path(self.index["sweep"]["output_root"])
+        return self.index.header.output_root
 
     def counts(self) -> dict[str, int]:
         found = Counter(job.state for job in self.jobs)
         return {state.value: found.get(state, 0) for state in ORDER}
 
 
-def _age(stamp: str | None, now: datetime) -> float:
-    if not stamp:
-        return float("inf")
-    return (now - datetime.fromisoformat(stamp)).total_seconds()
+@dataclass(frozen=True)
+class _Context:
+    """What every job of one sweep shares while it is observed."""
+
+    here: str
+    now: datetime
+    alive: Alive
+    creating: bool
+    incomplete: bool
+    cluster: bool
+    launcher: records.Process | None  # schema 1: the sweep-wide local launcher
+    submissions: Sequence[records.Submission]
 
 
-def judge_running(
-    record: dict[str, Any], here: str, now: datetime, alive: Callable[[int, int | None], bool]
-) -> tuple[State, str | None]:
-    """Is a job recorded as running still running? (pid check here, heartbeat elsewhere)"""
-    if record.get("host") == here:
-        pids = [(record.get("runner_pid"), None), (record.get("pid"), record.get("pid_start"))]
-        if any(pid and alive(int(pid), ticks) for pid, ticks in pids):
-            return State.RUNNING, None
-        return State.LOST, "its process is gone without recording an end"
-    if _age(record.get("heartbeat"), now) > STALE_AFTER:
-        return State.LOST, f"no heartbeat for more than {STALE_AFTER:.0f} s"
-    return State.RUNNING, None
+def _scheduler_id(num: int, after: int, subs: Sequence[records.Submission]) -> str | None:
+    """The id of the newest submission after the `after`-th that holds job `num`."""
+    for sub in reversed(subs):
+        if sub.number > after and num in sub.job_ids:
+            return sub.job_ids[num]
+    return None
 
 
-def observe_job(
-    entry: dict[str, Any],
-    root: Path,
-    here: str,
-    now: datetime,
-    orchestrator_alive: bool,
-    alive: Callable[[int, int | None], bool] = proc.is_alive,
-) -> JobView:
-    """One job's view from its index entry and its run's status.json."""
-    run_dir = root / entry["run_dir"]
-    base = {
-        "num": int(entry["num"]),
-        "overrides": tuple(entry.get("overrides", ())),
-        "run_dir": run_dir,
-        "attempts": int(entry.get("attempts", 0)),
-        "scheduler_id": entry.get("scheduler_id"),
-    }
-    if not run_dir.is_dir():
-        return JobView(state=State.LOST, reason="run dir is missing", **base)
-    try:
-        record = store.read_status(run_dir)
-        state = State(record["state"])
-    except (OSError, ValueError, KeyError) as exc:
-        problem = (
-            "status.json is missing"
-            if isinstance(exc, FileNotFoundError)
-            else (f"status.json is unreadable ({exc.__class__.__name__})")
-        )
-        return JobView(state=State.LOST, reason=problem, **base)
-    reason = record.get("reason")
-    if state is State.RUNNING:
-        state, why = judge_running(record, here, now, alive)
-        if state is State.LOST:  # it may have finished between the two looks
-            with contextlib.suppress(OSError, ValueError, KeyError):
-                fresh = store.read_status(run_dir)
-                if State(fresh["state"]).is_terminal():
-                    record, state, why = fresh, State(fresh["state"]), None
-        reason = why or reason
-    elif state is State.QUEUED and not orchestrator_alive:
-        state, reason = State.LOST, "never started: the sweep's launcher is gone"
-    base["attempts"] = int(record.get("attempt", base["attempts"]))
-    return JobView(
+def observe_job(entry: records.JobEntry, run_dir: Path | None, ctx: _Context) -> JobView:
+    """One job's view from its index entry and its files."""
+    base = JobView(entry.num, State.LOST, entry.overrides, run_dir)
+    exists = run_dir is not None and run_dir.is_dir()
+    record: records.StatusRecord | None = None
+    problem: str | None = None
+    if exists and not entry.problem:
+        assert run_dir is not None
+        try:
+            record = store.read_status(run_dir)
+        except FileNotFoundError:
+            problem = "status.json is missing"
+        except OSError as exc:
+            problem = f"status.json is unreadable ({exc.strerror or exc})"
+        except records.RecordProblem as exc:
+            problem = str(exc)
+    next_claim = cancel = None
+    submitted: bool | None = None
+    scheduler_id = None
+    if record is not None:
+        assert run_dir is not None
+        if record.state in (State.QUEUED, State.RUNNING):
+            cancel = cancel_request(store.sweep_meta(run_dir))
+        if record.state is State.QUEUED:
+            latest = highest_claim(store.sweep_meta(run_dir))
+            next_claim = store.read_claim(run_dir, latest) if latest > record.attempt else None
+            if ctx.cluster:
+                scheduler_id = _scheduler_id(entry.num, record.after_submission, ctx.submissions)
+                submitted = scheduler_id is not None
+        else:
+            scheduler_id = record.scheduler_id or _scheduler_id(entry.num, 0, ctx.submissions)
+    facts = JobFacts(
+        problem=entry.problem,
+        run_dir_exists=exists,
+        record=record,
+        record_problem=problem,
+        next_claim=next_claim,
+        cancel=cancel,
+        creating=ctx.creating,
+        incomplete=ctx.incomplete,
+        launcher=(record.launcher if record else None) or ctx.launcher,
+        submitted=submitted,
+    )
+    state, reason = decide(facts, ctx.here, ctx.now, ctx.alive)
+    if record is None:
+        return replace(base, state=state, reason=reason)
+    return replace(
+        base,
         state=state,
-        exit_code=record.get("exit_code"),
-        signal=record.get("signal"),
-        start=record.get("start"),
-        end=record.get("end"),
-        host=record.get("host"),
         reason=reason,
-        **{**base, "scheduler_id": record.get("scheduler_id") or base["scheduler_id"]},
+        exit_code=record.exit_code,
+        signal=record.signal,
+        start=record.start,
+        end=record.end,
+        host=record.host,
+        attempts=record.attempt,
+        scheduler_id=scheduler_id,
     )
 
 
-def launcher_alive(sweep: dict[str, Any], here: str) -> bool:
-    """Whether the process that launches this sweep's queued jobs may still start them."""
-    launcher = sweep.get("launcher")
-    if not launcher:
-        return True
-    if launcher.get("host") != here:
-        return True
-    return proc.is_alive(int(launcher["pid"]), launcher.get("pid_start"))
+def observe_run(num: int, run_dir: Path, alive: Alive = is_alive) -> JobView:
+    """One local job's view from its run dir alone (its launcher is this process)."""
+    ctx = _Context(
+        here=hostname(),
+        now=datetime.now(timezone.utc),
+        alive=alive,
+        creating=False,
+        incomplete=False,
+        cluster=False,
+        launcher=None,
+        submissions=(),
+    )
+    return observe_job(records.JobEntry(num), run_dir, ctx)
 
 
 def reconcile(
@@ -175,66 +215,76 @@ def reconcile(
     return replace(job, state=seen.state, reason=seen.reason)
 
 
+def submitted_at(view: SweepView, num: int) -> datetime | None:
+    """When the newest submission holding job `num` was made."""
+    for sub in reversed(view.submissions):
+        if num in sub.job_ids:
+            return sub.submitted
+    return None
+
+
 def _ask_scheduler(view: SweepView, now: datetime) -> None:
     """One batched scheduler query for the jobs whose files do not tell the end."""
     from sweeper_cli.backends import get_backend
-    from sweeper_cli.backends.cluster import LOST_GRACE, submitted_at
+    from sweeper_cli.backends.cluster import LOST_GRACE
     from sweeper_cli.errors import SweepError
 
-    unsure = [
-        j.num
+    unsure = {
+        j.num: j.scheduler_id
         for j in view.jobs
         if j.state in (State.QUEUED, State.LOST)
         and j.scheduler_id
+        and j.run_dir is not None
         and j.reason != "run dir is missing"
-    ]
+    }
     if not unsure:
         return
     try:
-        backend = get_backend(view.index["sweep"]["backend"])
-        seen = backend.poll(view.sweep_dir, view.index, unsure)
+        backend = get_backend(view.header.backend)
+        seen = backend.poll(view.sweep_dir, {n: str(s) for n, s in unsure.items()})
     except SweepError as exc:
         view.warning = f"scheduler not asked: {exc}"
         return
-    wanted = set(unsure)
     view.jobs = [
-        reconcile(j, seen.get(j.num), submitted_at(view.index, j.num), now, LOST_GRACE)
-        if j.num in wanted
+        reconcile(j, seen.get(j.num), submitted_at(view, j.num), now, LOST_GRACE)
+        if j.num in unsure
         else j
         for j in view.jobs
     ]
 
 
-def observe(sweep_dir: Path, ask_scheduler: bool = True) -> SweepView:
+def observe(sweep_dir: Path, ask_scheduler: bool = True, alive: Alive = is_alive) -> SweepView:
     """The whole sweep as known from its files (and, for cluster sweeps, its scheduler)."""
     index = store.read_index(sweep_dir)
-    root = Path(index["sweep"]["output_root"])
-    here = proc.hostname()
+    header = index.header
+    here = hostname()
     now = datetime.now(timezone.utc)
-    alive = launcher_alive(index["sweep"], here)
+    complete = store.is_complete(sweep_dir)
+    creating = not complete and header.creator is not None
+    creating = creating and launcher_alive(header.creator, here, alive)
+    cluster = header.backend != "local"
     view = SweepView(sweep_dir, index)
-    view.jobs = [observe_job(e, root, here, now, alive) for e in index["jobs"]]
-    if ask_scheduler and index["sweep"].get("backend", "local") != "local":
+    if cluster:
+        view.submissions = store.read_submissions(sweep_dir, index)
+    ctx = _Context(
+        here=here,
+        now=now,
+        alive=alive,
+        creating=creating,
+        incomplete=not complete and not creating,
+        cluster=cluster,
+        launcher=header.launcher,
+        submissions=view.submissions,
+    )
+    view.jobs = [observe_job(entry, d, ctx) for entry, d in store.job_dirs(index, sweep_dir)]
+    if ask_scheduler and cluster:
         _ask_scheduler(view, now)
     return view
 
 
 def refresh_index(view: SweepView) -> None:
-    """Write the merged states back into runs_index.json (atomically)."""
-    by_num = {job.num: job for job in view.jobs}
-    for entry in view.index["jobs"]:
-        job = by_num[int(entry["num"])]
-        entry.update(
-            state=job.state.value,
-            exit_code=job.exit_code,
-            signal=job.signal,
-            start=job.start,
-            end=job.end,
-            host=job.host,
-            attempts=job.attempts,
-            reason=job.reason,
-        )
-    store.write_index(view.sweep_dir, view.index)
+    """Write the merged states into runs_index.json's cache, if they changed (best effort)."""
+    store.refresh_cache(view.sweep_dir, {job.num: job.cache() for job in view.jobs})
 
 
 def sweep_exit_code(view: SweepView) -> int:
@@ -253,8 +303,10 @@ _NOISE = (
 )
 
 
-def last_meaningful_line(run_dir: Path, max_bytes: int = 16384) -> str | None:
+def last_meaningful_line(run_dir: Path | None, max_bytes: int = 16384) -> str | None:
     """The last non-blank, non-boilerplate line of a job's captured output."""
+    if run_dir is None:
+        return None
     try:
         with store.log_path(run_dir).open("rb") as handle:
             handle.seek(0, os.SEEK_END)

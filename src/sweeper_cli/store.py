@@ -1,54 +1,82 @@
-"""The on-disk contract: paths, atomic JSON, the runs index, status files and runptrs.
+"""The on-disk contract: paths, atomic files, the runs index, runptrs, submissions, requests.
 
 Layout (see the README):
-    <output_root>/runs/<run folder>/.sweep/{status.json,job.json,output.log}
-    <output_root>/multiruns/<sweep folder>/{multirun.yaml,runs_index.json,runptrs/<N>}
+    <output_root>/runs/<run folder>/.sweep/
+        job.json          the job's argv, cwd and env (resume rewrites a lost one)
+        status.json       the job's state (see below for its writers)
+        attempt-N.claim   one per attempt, created by the runner that starts it (O_EXCL)
+        cancel.json       a cancel request: "attempts up to N must not run"
+        output.log[.N]    the app's output (of attempt N)
+        runner.log        the runner's own diagnostics
+    <output_root>/multiruns/<sweep folder>/
+        runs_index.json   the sweep header and its jobs, plus a cache of their states
+        runptrs/<N>       relative link (or text file) to job N's run dir
+        multirun.yaml     written last: the sweep is complete once it exists
+        submit/           cluster sweeps: job.sh, runner.py, submission files and logs;
+                          submit/submission-<k>.json records the k-th submission (O_EXCL)
 
-Every metadata write goes to a temp file in the same folder and is then `os.replace`d,
-so a reader never sees a half-written file, whenever a process is killed. Stdlib-only:
-the job runner and `status` use it without importing Hydra.
+Who writes what (every write goes to a temp file in the same folder, then `os.replace`):
+- `status.json`: the runner of the current attempt while it runs; otherwise only the
+  process holding the sweep's launch lock, and only for jobs that no runner holds
+  (creation and `resume` write `queued`, a refused submission writes `failed`).
+- `cancel.json`: `cancel`, and a local sweep's own Ctrl-C/SIGTERM/--fail-fast (a request;
+  the runner decides). `resume` removes it under the launch lock when it relaunches.
+- `runs_index.json`: written once at creation; afterwards only its cache fields (each
+  job's last seen state) are refreshed, best effort, by whoever observed the sweep. Facts
+  never live in the cache, so a stale or lost refresh loses nothing; a read-only or full
+  file system only leaves the cache stale.
+- submission files: the launcher, each created exclusively, never rewritten.
+Stdlib-only: the job runner's helpers come from `runner.py`; `status` never imports Hydra.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
+from sweeper_cli import records
 from sweeper_cli.errors import BadInput
+from sweeper_cli.runner import (
+    CANCEL_FILE,
+    LOG_FILE,
+    RUNNER_LOG,
+    SPEC_FILE,
+    STATUS_FILE,
+    STATUS_SCHEMA_VERSION,
+    SWEEP_SUBDIR,
+    atomic_write_bytes,
+    claim_path,
+    read_json,
+    read_runptr,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 INDEX_FILE = "runs_index.json"
 MULTIRUN_FILE = "multirun.yaml"
 RUNPTRS = "runptrs"
-SWEEP_SUBDIR = ".sweep"
-STATUS_FILE = "status.json"
-SPEC_FILE = "job.json"
-LOG_FILE = "output.log"
+SUBMIT_DIR = "submit"
+CACHE_FIELDS = ("state", "exit_code", "signal", "start", "end", "host", "attempts", "reason")
+
+__all__ = [
+    "CANCEL_FILE",
+    "LOG_FILE",
+    "RUNNER_LOG",
+    "STATUS_SCHEMA_VERSION",
+    "atomic_write_bytes",
+    "claim_path",
+    "read_json",
+    "read_runptr",
+]
 
 
-_TEMP_IDS = itertools.count()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file in the same folder, fsync, rename)."""
-    # A temp name unique to this process and call; O_EXCL never reuses someone's file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_IDS)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+def json_bytes(data: Any) -> bytes:
+    return (json.dumps(data, indent=1, sort_keys=False) + "\n").encode("utf-8")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -56,12 +84,7 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=False) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    with path.open(encoding="utf-8") as handle:
-        return json.load(handle)
+    atomic_write_bytes(path, json_bytes(data))
 
 
 def sweep_meta(run_dir: Path) -> Path:
@@ -81,40 +104,129 @@ def log_path(run_dir: Path) -> Path:
 
 
 def write_status(run_dir: Path, record: dict[str, Any]) -> None:
-    atomic_write_json(status_path(run_dir), {"schema_version": SCHEMA_VERSION, **record})
+    atomic_write_json(status_path(run_dir), {"schema_version": STATUS_SCHEMA_VERSION, **record})
 
 
-def read_status(run_dir: Path) -> dict[str, Any]:
-    """The run's status record; raises OSError or ValueError when missing or corrupt."""
-    data = read_json(status_path(run_dir))
-    if not isinstance(data, dict) or "state" not in data:
-        raise ValueError("status.json has no state")
+def read_status(run_dir: Path) -> records.StatusRecord:
+    """The run's typed status record; OSError when unreadable, RecordProblem (a ValueError)
+    when corrupt or malformed."""
+    try:
+        data = read_json(status_path(run_dir))
+    except ValueError as exc:
+        raise records.RecordProblem(f"status.json is unreadable ({type(exc).__name__})") from None
+    return records.parse_status(data)
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+def request_cancel(run_dir: Path, upto: int, reason: str, by: Mapping[str, Any]) -> None:
+    """Ask that attempts up to `upto` of this job do not run (or stop)."""
+    meta = sweep_meta(run_dir)
+    with contextlib.suppress(OSError, ValueError):
+        old = read_json(meta / CANCEL_FILE)
+        if isinstance(old, dict) and isinstance(old.get("upto"), int):
+            upto = max(upto, old["upto"])
+    atomic_write_json(meta / CANCEL_FILE, {"upto": upto, "reason": reason, **by})
+
+
+def withdraw_cancel(run_dir: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(sweep_meta(run_dir) / CANCEL_FILE)
+
+
+def read_claim(run_dir: Path, attempt: int) -> dict[str, Any] | None:
+    """The claim of `attempt` (its content, `{}` when unreadable), None when there is none."""
+    path = claim_path(sweep_meta(run_dir), attempt)
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if "time" not in data:  # an empty claim: date it by the file
+        with contextlib.suppress(OSError):
+            from datetime import datetime, timezone
+
+            stamp = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+            data["time"] = stamp.isoformat()
     return data
 
 
-# --- the runs index -------------------------------------------------------------------
+# --- the runs index ---------------------------------------------------------------------
+
+
+@dataclass
+class Index:
+    """A parsed runs index: the header, its jobs, and the raw document (for the cache)."""
+
+    header: records.SweepHeader
+    jobs: list[records.JobEntry]
+    doc: dict[str, Any]
 
 
 def migrate_index(data: Any) -> dict[str, Any]:
-    """Bring an index of any known schema version to the current one."""
+    """Bring an index of any known schema version to the current one (in memory).
+
+    Version 1 kept the local launcher and the cluster submissions inside the index; they are
+    read from there (`SweepHeader.launcher`, `submissions`) when no newer record exists.
+    """
     if not isinstance(data, dict) or "sweep" not in data or "jobs" not in data:
         raise ValueError("not a thesis-sweep runs index")
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise ValueError(f"runs index schema_version {version!r} is newer than this tool")
+    if not isinstance(data["jobs"], list):
+        raise ValueError("its 'jobs' is not a list")
     return data
 
 
-def read_index(sweep_dir: Path) -> dict[str, Any]:
+def read_index(sweep_dir: Path) -> Index:
+    """The sweep's index; BadInput (one line naming the file) when it cannot be used."""
+    path = sweep_dir / INDEX_FILE
     try:
-        return migrate_index(read_json(sweep_dir / INDEX_FILE))
+        doc = migrate_index(read_json(path))
+        header = records.parse_header(doc["sweep"], sweep_dir)
     except (OSError, ValueError) as exc:
-        raise BadInput(f"cannot read {sweep_dir / INDEX_FILE}: {exc}") from None
+        raise BadInput(f"cannot read {path}: {exc}") from None
+    jobs = [records.parse_job_entry(entry, i) for i, entry in enumerate(doc["jobs"])]
+    return Index(header, jobs, doc)
 
 
-def write_index(sweep_dir: Path, index: dict[str, Any]) -> None:
-    index["schema_version"] = SCHEMA_VERSION
-    atomic_write_json(sweep_dir / INDEX_FILE, index)
+def write_index(sweep_dir: Path, doc: dict[str, Any]) -> None:
+    doc["schema_version"] = SCHEMA_VERSION
+    atomic_write_json(sweep_dir / INDEX_FILE, doc)
+
+
+def refresh_cache(sweep_dir: Path, states: Mapping[int, Mapping[str, Any]]) -> bool:
+    """Write the jobs' last seen states into the index's cache fields, if they changed.
+
+    Best effort by design: a read-only or full file system, or a sweep whose index changed
+    shape meanwhile, leaves the cache as it was. Returns whether it wrote.
+    """
+    try:
+        doc = migrate_index(read_json(sweep_dir / INDEX_FILE))
+    except (OSError, ValueError):
+        return False
+    changed = False
+    for entry in doc["jobs"]:
+        num = entry.get("num") if isinstance(entry, dict) else None
+        seen = states.get(num) if isinstance(num, int) else None
+        if seen is None:
+            continue
+        for key in CACHE_FIELDS:
+            if entry.get(key) != seen.get(key):
+                entry[key] = seen.get(key)
+                changed = True
+    if not changed:
+        return False
+    try:
+        write_index(sweep_dir, doc)
+    except OSError:
+        return False
+    return True
 
 
 # --- runptrs ----------------------------------------------------------------------------
@@ -138,60 +250,68 @@ def write_runptr(sweep_dir: Path, num: int, run_dir: Path) -> None:
     os.replace(tmp, link)
 
 
-def read_runptr(sweep_dir: Path, num: int) -> Path:
-    """The run dir that `runptrs/<num>` points at (symlink or text file)."""
-    link = sweep_dir / RUNPTRS / str(num)
-    target = os.readlink(link) if link.is_symlink() else link.read_text(encoding="utf-8").strip()
-    return (link.parent / target).resolve()
+# --- submissions ------------------------------------------------------------------------
+
+_SUBMISSION = re.compile(r"submission-(\d+)\.json")
 
 
-# --- creating a sweep's folders -----------------------------------------------------------
+def submission_path(sweep_dir: Path, number: int) -> Path:
+    return sweep_dir / SUBMIT_DIR / f"submission-{number}.json"
 
 
-class Claim(NamedTuple):
-    """Folders reserved for one sweep: nobody else will get them."""
-
-    sweep_dir: Path
-    run_dirs: tuple[Path, ...]
-
-
-def claim_folders(output_root: Path, candidates: Iterator[tuple[str, Sequence[str]]]) -> Claim:
-    """Create the first (sweep folder, run folders) candidate whose folders are all new.
-
-    `os.mkdir` of the sweep folder is the atomic claim: two sweeps started in the same
-    second with the same name get different candidates, never a shared folder.
-    """
-    multiruns, runs = output_root / "multiruns", output_root / "runs"
-    multiruns.mkdir(parents=True, exist_ok=True)
-    runs.mkdir(parents=True, exist_ok=True)
-    for sweep_name, run_names in candidates:
-        sweep_dir = multiruns / sweep_name
-        run_dirs = tuple(runs / name for name in run_names)
-        if sweep_dir.exists() or any(d.exists() for d in run_dirs):
-            continue
-        try:
-            sweep_dir.mkdir()
-        except FileExistsError:
-            continue
-        made: list[Path] = []
-        try:
-            for run_dir in run_dirs:
-                run_dir.mkdir()
-                made.append(run_dir)
-        except FileExistsError:
-            for run_dir in made:
-                run_dir.rmdir()
-            sweep_dir.rmdir()
-            continue
-        return Claim(sweep_dir, run_dirs)
-    raise BadInput(f"could not find a free sweep folder under {multiruns}")
+def read_submissions(sweep_dir: Path, index: Index | None = None) -> list[records.Submission]:
+    """Every submission of the sweep, oldest first (schema-1 ones from the index)."""
+    found: list[records.Submission] = []
+    with contextlib.suppress(OSError):
+        for name in os.listdir(sweep_dir / SUBMIT_DIR):
+            match = _SUBMISSION.fullmatch(name)
+            if not match:
+                continue
+            number = int(match.group(1))
+            with contextlib.suppress(OSError, ValueError):
+                data = read_json(sweep_dir / SUBMIT_DIR / name)
+                found.append(records.parse_submission(data, number))
+    if not found and index is not None:
+        found = _v1_submissions(index)
+    return sorted(found, key=lambda s: s.number)
 
 
-# --- finding sweeps -----------------------------------------------------------------------
+def _v1_submissions(index: Index) -> list[records.Submission]:
+    old = index.header.raw.get("submissions")
+    if not isinstance(old, list):
+        return []
+    ids = {}
+    for entry in index.doc["jobs"]:
+        if isinstance(entry, dict) and isinstance(entry.get("scheduler_id"), str):
+            ids[entry.get("num")] = entry["scheduler_id"]
+    found = []
+    for number, sub in enumerate(old, start=1):
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            jobs = [int(n) for n in sub.get("jobs", [])]
+            base = records.parse_submission({**sub, "job_ids": {}}, number)
+            mine = {n: ids[n] for n in jobs if n in ids and ids[n].startswith(base.scheduler_id)}
+            found.append(records.Submission(number, base.scheduler_id, base.submitted, mine))
+    return found
 
 
-def list_sweeps(output_root: Path) -> list[Path]:
-    """Sweep folders under the output root, newest first (by their multirun.yaml)."""
+def record_submission(sweep_dir: Path, data: dict[str, Any]) -> int:
+    """Create the next `submit/submission-<k>.json` exclusively; returns k."""
+    from sweeper_cli.runner import create_exclusive
+
+    numbers = [s.number for s in read_submissions(sweep_dir)]
+    number = max(numbers, default=0) + 1
+    while not create_exclusive(submission_path(sweep_dir, number), json_bytes(data)):
+        number += 1
+    return number
+
+
+# --- creating and finding sweeps ----------------------------------------------------------
+
+
+def list_sweeps(output_root: Path, complete_only: bool = True) -> list[Path]:
+    """Sweep folders under the output root, newest first. A folder whose creation was
+    interrupted (no multirun.yaml, or not even an index) is listed unless `complete_only`
+    asks for sweeps with an index only."""
     multiruns = output_root / "multiruns"
     found: list[tuple[float, str, Path]] = []
     try:
@@ -202,24 +322,35 @@ def list_sweeps(output_root: Path) -> list[Path]:
         if not entry.is_dir():
             continue
         folder = Path(entry.path)
-        if not (folder / INDEX_FILE).is_file():
+        has_index = (folder / INDEX_FILE).is_file()
+        if complete_only and not has_index:
             continue
-        try:
-            created = (folder / MULTIRUN_FILE).stat().st_mtime
-        except OSError:
-            created = entry.stat().st_mtime
-        found.append((created, entry.name, folder))
+        created = None
+        for name in (MULTIRUN_FILE, INDEX_FILE):
+            with contextlib.suppress(OSError):
+                created = (folder / name).stat().st_mtime
+                break
+        if created is None:
+            with contextlib.suppress(OSError):
+                created = entry.stat().st_mtime
+        found.append((created or 0.0, entry.name, folder))
     found.sort(reverse=True)
     return [folder for _, _, folder in found]
 
 
-def find_sweep(output_root: Path, query: str | None) -> Path:
+def is_complete(sweep_dir: Path) -> bool:
+    return (sweep_dir / MULTIRUN_FILE).is_file()
+
+
+def find_sweep(output_root: Path, query: str | None, complete_only: bool = True) -> Path:
     """A sweep folder from a path, a folder name, a unique part of one, or None (newest)."""
     if query:
         as_path = Path(query).expanduser()
-        if (as_path / INDEX_FILE).is_file():
+        if (as_path / INDEX_FILE).is_file() or (
+            not complete_only and as_path.parent.name == "multiruns" and as_path.is_dir()
+        ):
             return as_path.resolve()
-    sweeps = list_sweeps(output_root)
+    sweeps = list_sweeps(output_root, complete_only)
     if not sweeps:
         raise BadInput(f"no sweeps under {output_root / 'multiruns'} (set --output-root?)")
     if not query:
@@ -234,6 +365,12 @@ def find_sweep(output_root: Path, query: str | None) -> Path:
         raise BadInput(f"no sweep matches {query!r} under {output_root / 'multiruns'}")
     names = ", ".join(s.name for s in partial[:5])
     raise BadInput(f"{query!r} matches {len(partial)} sweeps ({names}...): be more specific")
+
+
+def require_writable(folder: Path, doing: str) -> None:
+    """BadInput unless `folder` can be written (a read-only mount, someone else's results)."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"cannot {doing}: {folder} is not writable (read-only?)")
 
 
 @contextlib.contextmanager
@@ -258,10 +395,40 @@ def folder_lock(folder: Path, busy: str) -> Iterator[None]:
 
 
 def launch_lock(sweep_dir: Path) -> contextlib.AbstractContextManager[None]:
-    """One process at a time starts a sweep's jobs (the job runner's per-attempt claim
-    still prevents double starts where flock does not exist)."""
+    """One process at a time starts a sweep's jobs (the runner's per-attempt claim still
+    prevents double starts where flock does not exist)."""
     return folder_lock(
         sweep_dir,
         f"another thesis-sweep process is launching jobs of {sweep_dir.name}; "
         "wait for it or cancel it first",
     )
+
+
+def run_dirs_of(sweep_dir: Path, index: Index | None) -> dict[int, Path]:
+    """Every run dir a sweep points at: its runptrs, then the index's entries."""
+    found: dict[int, Path] = {}
+    with contextlib.suppress(OSError):
+        for name in os.listdir(sweep_dir / RUNPTRS):
+            if name.isdigit():
+                with contextlib.suppress(OSError):
+                    found[int(name)] = read_runptr(sweep_dir, int(name))
+    if index is not None:
+        for job in index.jobs:
+            if job.run_dir and job.num not in found:
+                found[job.num] = index.header.output_root / job.run_dir
+    return found
+
+
+def job_dirs(index: Index, sweep_dir: Path) -> Sequence[tuple[records.JobEntry, Path | None]]:
+    """Each index job with its run dir (from the index, else its runptr)."""
+    root = index.header.output_root
+    out: list[tuple[records.JobEntry, Path | None]] = []
+    for job in index.jobs:
+        if job.run_dir:
+            out.append((job, root / job.run_dir))
+            continue
+        try:
+            out.append((job, read_runptr(sweep_dir, job.num)))
+        except OSError:
+            out.append((job, None))
+    return out

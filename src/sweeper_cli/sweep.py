@@ -1,23 +1,28 @@
 """Plan, validate and create a sweep: from settings and overrides to folders on disk.
 
-`prepare` writes nothing; `create` writes the run dirs (status `queued`, the job spec),
-runptrs, multirun.yaml and runs_index.json. Backends then launch the created jobs.
+`prepare` writes nothing. `create` claims the sweep folder (an exclusive mkdir), writes
+runs_index.json first (the header, every job, the job template), then each run dir (its
+job.json and a `queued` status.json) and runptr, and multirun.yaml last: a sweep without
+multirun.yaml is incomplete. An error undoes the creation; a kill leaves an incomplete
+sweep that `status` shows, `resume` finishes and `remove` deletes.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import proc, provenance, store, validate
+from sweeper_cli import provenance, store, validate
 from sweeper_cli.naming import Naming, check_name, check_pattern, timestamp
 from sweeper_cli.plan import Plan, hydra_quote, multirun_yaml, plan_sweep
+from sweeper_cli.runner import hostname, start_ticks
 from sweeper_cli.settings import Settings
 from sweeper_cli.states import State
 
@@ -36,6 +41,11 @@ class Prepared:
     def run_dir(self, num: int, naming_: Naming | None = None) -> Path:
         return self.output_root / "runs" / (naming_ or self.naming).run_folder(num)
 
+    @property
+    def sweep_dir(self) -> Path:
+        """The sweep folder it would get (a clash at creation adds a suffix)."""
+        return self.output_root / "multiruns" / self.naming.sweep_folder
+
 
 def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None = None) -> Prepared:
     """Plan and validate; raise BadInput on any problem. Writes nothing."""
@@ -43,7 +53,10 @@ def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None =
     run_pattern = check_pattern(settings["run_dir_pattern"], "run_dir_pattern", True)
     sweep_pattern = check_pattern(settings["sweep_dir_pattern"], "sweep_dir_pattern", False)
     validate.check_app(settings["command"], settings["module"], settings["python_path"])
-    plan = plan_sweep(settings["config_dir"], settings["config_name"], list(overrides))
+    validate.check_python(settings["python"])
+    plan = plan_sweep(
+        settings["config_dir"], settings["config_name"], list(overrides), settings["max_jobs"]
+    )
     if settings["output_root"] is not None:
         output_root = Path(settings["output_root"])
     elif plan.output_root is not None:
@@ -52,128 +65,206 @@ def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None =
         output_root = Path("outputs")
     output_root = output_root if output_root.is_absolute() else Path.cwd() / output_root
     validate.check_output_root(output_root)
-    if settings["validate"]:
-        validate.compose_jobs(plan)
     created = now or datetime.now(timezone.utc).astimezone()
     names = Naming(name, timestamp(created), run_pattern, sweep_pattern)
+    if settings["validate"]:
+        validate.compose_jobs(plan)
     return Prepared(settings, plan, names, output_root.resolve(), tuple(overrides), created)
 
 
-def child_argv(prepared: Prepared, num: int, overrides: Sequence[str], run_dir: Path) -> list[str]:
-    """The child's argv: the app, Hydra flags, the job's overrides, then what we own."""
+def job_template(prepared: Prepared) -> dict[str, Any]:
+    """What every job's argv and env share (kept in the index, so `resume` can rebuild a
+    lost job.json): the app and its Hydra flags, the user's hydra.* overrides, cwd, env."""
     settings = prepared.settings
     argv = settings.app_argv
     if settings.is_explicit("config_dir"):
         argv += ["-cd", str(settings["config_dir"])]
     if settings.is_explicit("config_name"):
         argv += ["-cn", settings["config_name"]]
-    argv += [*overrides, *prepared.plan.hydra_overrides]
+    env = {"HYDRA_FULL_ERROR": "1"}
+    extra = [str(p) for p in settings["python_path"]]
+    if extra:
+        current = os.environ.get("PYTHONPATH")
+        env["PYTHONPATH"] = os.pathsep.join(extra + ([current] if current else []))
+    return {
+        "argv": argv,
+        "hydra_overrides": list(prepared.plan.hydra_overrides),
+        "cwd": str(Path.cwd()),
+        "env": env,
+    }
+
+
+def job_spec(
+    template: Mapping[str, Any],
+    name: str,
+    sweep_dir: Path,
+    num: int,
+    overrides: Sequence[str],
+    run_dir: Path,
+) -> dict[str, Any]:
+    """A job's job.json: the app, its Hydra flags, the job's overrides, the user's hydra.*
+    overrides, then what thesis-sweep owns; the run dir quoted by Hydra's own encoder."""
+    argv = [*template["argv"], *overrides, *template["hydra_overrides"]]
     argv += [
         f"hydra.run.dir={hydra_quote(str(run_dir))}",
         "hydra.mode=RUN",
         f"hydra.job.num={num}",
         f"hydra.job.id={num}",
-        f"hydra.job.name={hydra_quote(prepared.naming.name)}",
+        f"hydra.job.name={hydra_quote(name)}",
     ]
-    return argv
-
-
-def child_env(settings: Settings, sweep_dir: Path, num: int, run_dir: Path) -> dict[str, str]:
-    """Environment added to the job's own: where it is, and the app on PYTHONPATH."""
     env = {
+        **template["env"],
         "THESIS_SWEEP_DIR": str(sweep_dir),
         "THESIS_SWEEP_JOB_NUM": str(num),
         "THESIS_SWEEP_RUN_DIR": str(run_dir),
-        "HYDRA_FULL_ERROR": "1",
     }
-    extra = [str(p) for p in settings["python_path"]]
-    if extra:
-        current = os.environ.get("PYTHONPATH")
-        env["PYTHONPATH"] = os.pathsep.join(extra + ([current] if current else []))
-    return env
+    return {
+        "schema_version": store.SCHEMA_VERSION,
+        "num": num,
+        "argv": argv,
+        "cwd": template["cwd"],
+        "env": env,
+    }
 
 
-def _candidates(prepared: Prepared) -> Iterator[tuple[str, list[str]]]:
-    for n in itertools.count(1):
-        names = prepared.naming if n == 1 else prepared.naming.with_suffix(n)
-        yield names.sweep_folder, [names.run_folder(job.num) for job in prepared.plan.jobs]
+def me() -> dict[str, Any]:
+    """This process, as recorded for the jobs it launches or the sweep it creates."""
+    return {"host": hostname(), "pid": os.getpid(), "pid_start": start_ticks(os.getpid())}
 
 
-def job_record(num: int, overrides: Sequence[str], run_dir: Path, root: Path) -> dict[str, Any]:
+def queued_record(num: int, attempt: int, after_submission: int, **extra: Any) -> dict[str, Any]:
+    """The status record of a job waiting for this process to start or submit it."""
     return {
         "num": num,
-        "overrides": list(overrides),
-        "run_dir": os.path.relpath(run_dir, root),
         "state": State.QUEUED.value,
-        "exit_code": None,
-        "signal": None,
-        "start": None,
-        "end": None,
-        "attempts": 0,
-        "host": None,
-        "scheduler_id": None,
+        "attempt": attempt,
+        "launcher": me(),
+        "after_submission": after_submission,
+        **extra,
     }
+
+
+def write_job(
+    template: Mapping[str, Any],
+    name: str,
+    sweep_dir: Path,
+    num: int,
+    overrides: Sequence[str],
+    run_dir: Path,
+) -> None:
+    """Make one job's run dir files (the run dir itself exists): job.json, status, runptr."""
+    meta = store.sweep_meta(run_dir)
+    meta.mkdir(exist_ok=True)
+    spec = job_spec(template, name, sweep_dir, num, overrides, run_dir)
+    store.atomic_write_bytes(store.spec_path(run_dir), store.json_bytes(spec), durable=False)
+    record = {"schema_version": store.STATUS_SCHEMA_VERSION, **queued_record(num, 0, 0)}
+    store.atomic_write_bytes(store.status_path(run_dir), store.json_bytes(record), durable=False)
+    store.write_runptr(sweep_dir, num, run_dir)
+
+
+def _candidates(prepared: Prepared) -> Iterator[Naming]:
+    for n in itertools.count(1):
+        yield prepared.naming if n == 1 else prepared.naming.with_suffix(n)
+
+
+def _index(
+    prepared: Prepared, sweep_dir: Path, names: Naming, backend: str, argv: Sequence[str]
+) -> dict[str, Any]:
+    settings, plan, root = prepared.settings, prepared.plan, prepared.output_root
+    jobs = [
+        {
+            "num": job.num,
+            "overrides": list(job.overrides),
+            "run_dir": os.path.relpath(prepared.run_dir(job.num, names), root),
+            "state": State.QUEUED.value,
+        }
+        for job in plan.jobs
+    ]
+    sweep = {
+        "id": sweep_dir.name,
+        "name": names.name,
+        "created": prepared.created.isoformat(timespec="seconds"),
+        "argv": list(argv),
+        "cwd": str(Path.cwd()),
+        "module": None if settings["command"] else settings["module"],
+        "command": settings["command"],
+        "python": settings["python"] or sys.executable,
+        "config_dir": str(settings["config_dir"]),
+        "config_name": settings["config_name"],
+        "overrides": list(prepared.typed_overrides),
+        "hydra_overrides": list(plan.hydra_overrides),
+        "sweep_params": plan.sweep_params,
+        "swept_keys": list(plan.swept_keys),
+        "output_root": str(root),
+        "backend": backend,
+        "job_template": job_template(prepared),
+        "creator": me(),
+        **provenance.describe(Path.cwd()),
+    }
+    return {"schema_version": store.SCHEMA_VERSION, "sweep": sweep, "jobs": jobs}
+
+
+class _Clash(Exception):
+    """A run folder of this candidate exists: someone else has it."""
 
 
 def create(
     prepared: Prepared,
     backend: str,
+    profile: Mapping[str, Any] | None = None,
     argv: Sequence[str] | None = None,
-    profile: dict[str, Any] | None = None,
-) -> store.Claim:
-    """Write the sweep's folders and metadata; return the folders it claimed."""
-    settings, plan, root = prepared.settings, prepared.plan, prepared.output_root
-    claim = store.claim_folders(root, _candidates(prepared))
-    sweep_dir = claim.sweep_dir
-    jobs = []
-    for job, run_dir in zip(plan.jobs, claim.run_dirs, strict=True):
-        meta = store.sweep_meta(run_dir)
-        meta.mkdir()
-        store.atomic_write_json(
-            store.spec_path(run_dir),
-            {
-                "schema_version": store.SCHEMA_VERSION,
-                "num": job.num,
-                "argv": child_argv(prepared, job.num, job.overrides, run_dir),
-                "cwd": str(Path.cwd()),
-                "env": child_env(settings, sweep_dir, job.num, run_dir),
-            },
-        )
-        store.write_status(run_dir, {"num": job.num, "state": State.QUEUED.value, "attempt": 0})
-        store.write_runptr(sweep_dir, job.num, run_dir)
-        jobs.append(job_record(job.num, job.overrides, run_dir, root))
-    store.atomic_write_text(sweep_dir / store.MULTIRUN_FILE, multirun_yaml(plan, sweep_dir))
-    index = {
-        "schema_version": store.SCHEMA_VERSION,
-        "sweep": {
-            "id": sweep_dir.name,
-            "name": prepared.naming.name,
-            "created": prepared.created.isoformat(timespec="seconds"),
-            "argv": list(argv if argv is not None else sys.argv),
-            "cwd": str(Path.cwd()),
-            "module": None if settings["command"] else settings["module"],
-            "command": settings["command"],
-            "python": settings["python"] or sys.executable,
-            "config_dir": str(settings["config_dir"]),
-            "config_name": settings["config_name"],
-            "overrides": list(prepared.typed_overrides),
-            "hydra_overrides": list(plan.hydra_overrides),
-            "sweep_params": plan.sweep_params,
-            "swept_keys": list(plan.swept_keys),
-            "output_root": str(root),
-            "backend": backend,
-            "profile": profile,
-            "scheduler_ids": [],
-            "launcher": {
-                "host": proc.hostname(),
-                "pid": os.getpid(),
-                "pid_start": proc.start_ticks(os.getpid()),
-            }
-            if backend == "local"
-            else None,
-            **provenance.describe(Path.cwd()),
-        },
-        "jobs": jobs,
-    }
+) -> tuple[Path, list[Path]]:
+    """Write the sweep's folders and metadata; return the sweep folder and the run dirs."""
+    root = prepared.output_root
+    multiruns, runs = root / "multiruns", root / "runs"
+    multiruns.mkdir(parents=True, exist_ok=True)
+    runs.mkdir(parents=True, exist_ok=True)
+    for names in _candidates(prepared):
+        sweep_dir = multiruns / names.sweep_folder
+        run_dirs = [prepared.run_dir(job.num, names) for job in prepared.plan.jobs]
+        if sweep_dir.exists() or any(d.exists() for d in run_dirs):
+            continue
+        try:
+            sweep_dir.mkdir()  # the atomic claim: two sweeps never share a folder
+        except FileExistsError:
+            continue
+        made: list[Path] = []
+        try:
+            index = _index(prepared, sweep_dir, names, backend, argv or sys.argv)
+            index["sweep"]["profile"] = dict(profile) if profile else None
+            _fill(prepared, sweep_dir, index, run_dirs, made)
+        except _Clash:
+            _undo(sweep_dir, made)
+            continue
+        except BaseException:
+            _undo(sweep_dir, made)
+            raise
+        return sweep_dir, run_dirs
+    raise AssertionError("unreachable: names are infinite")
+
+
+def _fill(
+    prepared: Prepared,
+    sweep_dir: Path,
+    index: dict[str, Any],
+    run_dirs: Sequence[Path],
+    made: list[Path],
+) -> None:
     store.write_index(sweep_dir, index)
-    return claim
+    template, name = index["sweep"]["job_template"], index["sweep"]["name"]
+    for job, run_dir in zip(prepared.plan.jobs, run_dirs, strict=True):
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            raise _Clash from None
+        made.append(run_dir)
+        write_job(template, name, sweep_dir, job.num, job.overrides, run_dir)
+    text = multirun_yaml(prepared.plan, sweep_dir)
+    store.atomic_write_text(sweep_dir / store.MULTIRUN_FILE, text)
+
+
+def _undo(sweep_dir: Path, made: Sequence[Path]) -> None:
+    """Remove what a failed creation made (only that)."""
+    for run_dir in made:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.rmtree(sweep_dir, ignore_errors=True)

@@ -100,9 +100,20 @@ def check_app(command: Sequence[str] | None, module: str, search: Sequence[Path]
         )
 
 
+def check_python(python: str | None) -> None:
+    """The `python` setting must name an interpreter that exists (checked before writing)."""
+    if python is not None and shutil.which(python) is None:
+        raise BadInput(
+            f"python {python!r} not found or not executable (from the python setting or "
+            "THESIS_SWEEP_PYTHON)"
+        )
+
+
 def check_output_root(root: Path) -> None:
     if "${" in str(root):
         raise BadInput(f"output root {root} contains '${{', which Hydra would re-interpolate")
+    if any(ch in str(root) for ch in "\n\r\0"):
+        raise BadInput(f"output root {str(root)!r} contains a line break or NUL character")
     existing = root
     while not existing.exists():
         if existing.parent == existing:

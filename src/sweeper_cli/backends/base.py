@@ -1,7 +1,7 @@
 """The backend protocol: every method takes the whole batch of jobs.
 
 A backend launches jobs that `sweep.create` has written (each run dir holds
-`.sweep/job.json`); every job runs through the job runner (`python -m sweeper_cli.runner`),
+`.sweep/job.json`); every job runs through the job runner (`runner.py`, run by path),
 which records its own status. Backends only start, observe and stop runners: the local
 one as processes it waits for, cluster ones as one scheduler submission per launch.
 """
@@ -11,17 +11,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from sweeper_cli.states import State
 
 
 @dataclass(frozen=True)
 class JobRef:
-    """A job to launch: its number and run dir."""
+    """A job to launch or stop: its number, run dir and (cluster) scheduler id."""
 
     num: int
     run_dir: Path
+    scheduler_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ EventSink = Callable[[Event], None]
 class Backend(Protocol):
     name: str
 
+    def check_paths(self, paths: Sequence[Path]) -> None:
+        """BadInput if the backend's generated files cannot hold these paths literally."""
+        ...
+
     def launch(
         self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink
     ) -> Submission | None:
@@ -64,12 +69,11 @@ class Backend(Protocol):
         backends submit them as one array/cluster and return the submission."""
         ...
 
-    def poll(
-        self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]
-    ) -> dict[int, Observation]:
+    def poll(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
         """One batched look at jobs that have not reported; missing = unknown to it."""
         ...
 
-    def cancel(self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]) -> None:
-        """Stop the given jobs if they are queued or running (one scheduler call)."""
+    def cancel(self, sweep_dir: Path, jobs: Sequence[JobRef]) -> None:
+        """Stop the given jobs if they are queued or running (one scheduler call). Their
+        cancel requests are already on record, so a runner that starts anyway refuses."""
         ...

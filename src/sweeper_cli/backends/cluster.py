@@ -1,5 +1,5 @@
-"""What HTCondor and Slurm share: the submit folder, the job script, recording the
-submission in the runs index, and turning scheduler answers into job states."""
+"""What HTCondor and Slurm share: the submit folder, the job script and the runner copy,
+recording each submission in its own file, and turning scheduler answers into job states."""
 
 from __future__ import annotations
 
@@ -8,16 +8,15 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from sweeper_cli import store
+from sweeper_cli import runner, store
 from sweeper_cli.backends.base import JobRef, Observation, Submission
-from sweeper_cli.backends.jobscript import render_job_script, write_job_script
+from sweeper_cli.backends.jobscript import RUNNER_COPY, render_job_script, write_job_script
 from sweeper_cli.errors import BadInput
 from sweeper_cli.profiles import Profile
 from sweeper_cli.states import State
 
-SUBMIT_DIR = "submit"
+SUBMIT_DIR = store.SUBMIT_DIR
 # A job the scheduler does not know and that never reported is lost only after this many
 # seconds since its submission: schedulers take a moment to list a fresh submission.
 LOST_GRACE = float(os.environ.get("THESIS_SWEEP_LOST_GRACE", "120"))
@@ -39,8 +38,12 @@ def compress(nums: Iterable[int]) -> str:
 
 
 def check_submit_path(path: Path, forbidden: Sequence[str]) -> None:
+    """BadInput if `path` holds a character the scheduler's files cannot hold literally,
+    a line break, or blanks or a backslash at an end (submit files strip and continue)."""
     text = str(path)
-    bad = [token for token in ("\n", *forbidden) if token in text]
+    bad = [token for token in ("\n", "\r", "\0", *forbidden) if token in text]
+    if text != text.strip() or text.endswith("\\"):
+        bad.append("a blank or backslash at its end")
     if bad:
         raise BadInput(
             f"the sweep folder {text!r} contains {bad[0]!r}, which the scheduler's "
@@ -79,15 +82,19 @@ class ClusterBackend:
         raise NotImplementedError
 
     # -- the protocol -----------------------------------------------------------------------
+    def check_paths(self, paths: Sequence[Path]) -> None:
+        for path in paths:
+            check_submit_path(path, self.forbidden_in_paths)
+
     def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: object) -> Submission:
-        check_submit_path(sweep_dir, self.forbidden_in_paths)
+        self.check_paths([sweep_dir])
         submit_dir = sweep_dir / SUBMIT_DIR
         submit_dir.mkdir(exist_ok=True)
+        store.atomic_write_bytes(submit_dir / RUNNER_COPY, Path(runner.__file__).read_bytes())
         script = write_job_script(
             submit_dir, render_job_script(self.profile, self.python, sweep_dir)
         )
-        index = store.read_index(sweep_dir)
-        tag = len(index["sweep"].get("submissions") or []) + 1
+        tag = len(store.read_submissions(sweep_dir)) + 1
         nums = [job.num for job in jobs]
         try:
             submission = self.submit(submit_dir, script, nums, tag)
@@ -98,61 +105,37 @@ class ClusterBackend:
                     {
                         "num": job.num,
                         "state": State.FAILED.value,
-                        "attempt": 0,
+                        "attempt": _attempt(job.run_dir),
                         "reason": f"not submitted: {exc}",
                     },
                 )
             raise
-        record_submission(sweep_dir, self.name, submission, nums)
+        store.record_submission(
+            sweep_dir,
+            {
+                "scheduler_id": submission.scheduler_id,
+                "submitted": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "job_ids": {str(n): sid for n, sid in submission.job_ids.items()},
+                "files": list(submission.files),
+                "backend": self.name,
+                "profile": self.profile.as_json(),
+                "python": self.python,
+                "max_parallel": self.max_parallel,
+            },
+        )
         return submission
 
-    def poll(
-        self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]
-    ) -> dict[int, Observation]:
-        ids = scheduler_ids(index, nums)
-        return self.observe(sweep_dir, ids) if ids else {}
+    def poll(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
+        return self.observe(sweep_dir, job_ids) if job_ids else {}
 
-    def cancel(self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]) -> None:
-        ids = scheduler_ids(index, nums)
+    def cancel(self, sweep_dir: Path, jobs: Sequence[JobRef]) -> None:
+        ids = sorted({job.scheduler_id for job in jobs if job.scheduler_id})
         if ids:
-            self.remove(sorted(ids.values()))
+            self.remove(ids)
 
 
-def scheduler_ids(index: Mapping[str, Any], nums: Sequence[int]) -> dict[int, str]:
-    wanted = set(nums)
-    return {
-        int(job["num"]): str(job["scheduler_id"])
-        for job in index["jobs"]
-        if int(job["num"]) in wanted and job.get("scheduler_id")
-    }
-
-
-def record_submission(
-    sweep_dir: Path, backend: str, submission: Submission, nums: Sequence[int]
-) -> None:
-    """Write the submission's ids into runs_index.json."""
-    index = store.read_index(sweep_dir)
-    sweep = index["sweep"]
-    sweep["backend"] = backend
-    sweep.setdefault("scheduler_ids", []).append(submission.scheduler_id)
-    sweep.setdefault("submissions", []).append(
-        {
-            "scheduler_id": submission.scheduler_id,
-            "submitted": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "jobs": list(nums),
-            "files": list(submission.files),
-        }
-    )
-    for job in index["jobs"]:
-        num = int(job["num"])
-        if num in submission.job_ids:
-            job["scheduler_id"] = submission.job_ids[num]
-    store.write_index(sweep_dir, index)
-
-
-def submitted_at(index: Mapping[str, Any], num: int) -> datetime | None:
-    """When the newest submission holding job `num` was made."""
-    for sub in reversed(index["sweep"].get("submissions") or []):
-        if num in sub.get("jobs", ()):
-            return datetime.fromisoformat(sub["submitted"])
-    return None
+def _attempt(run_dir: Path) -> int:
+    try:
+        return store.read_status(run_dir).attempt
+    except (OSError, ValueError):
+        return 0

@@ -1,4 +1,4 @@
-"""HTCondor: one cluster per launch (`queue num from` an item list), status from the job
+r"""HTCondor: one cluster per launch (`queue num from` an item list), status from the job
 event log (then `condor_q` / `condor_history`), `condor_rm` to cancel.
 
 Facts this relies on (HTCondor 23, condor_submit(1), condor_q(1), the job event log):
@@ -9,7 +9,9 @@ Facts this relies on (HTCondor 23, condor_submit(1), condor_q(1), the job event 
   (signal S)"), 009 aborted (condor_rm), 012 held (reason on the next line), 013 released.
 - JobStatus: 1 idle, 2 running, 3 removed, 4 completed, 5 held, 6 transferring output,
   7 suspended. `-af` prints `undefined` for a missing attribute.
-- In a submit file `$(...)` is a macro: a path holding it cannot be written literally.
+- In a submit file `$` starts a macro (`$(x)`, `$ENV(x)`, `$RANDOM_CHOICE(...)`): a path
+  holding it cannot be written literally; values are stripped and a trailing `\` continues
+  the line.
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ def waiting(job: str, known: dict[str, Observation]) -> Observation | None:
 
 class HTCondorBackend(ClusterBackend):
     name = "htcondor"
-    forbidden_in_paths = ("$(",)
+    # `$` starts a macro ($(x), $ENV(x), $RANDOM_INTEGER(...)): refused outright.
+    forbidden_in_paths = ("$",)
 
     def submit(
         self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int
@@ -190,7 +193,7 @@ class HTCondorBackend(ClusterBackend):
                 job_script,
                 items,
                 log,
-                Path.cwd(),
+                submit_dir,
                 self.profile,
                 self.max_parallel,
             ),

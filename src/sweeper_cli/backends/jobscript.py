@@ -1,7 +1,9 @@
 """The job script every cluster job runs: the profile's set-up lines, then the job runner.
 
 Every value we put in it is quoted with `shlex.quote`; only the profile's `setup` lines
-(the site's own shell, e.g. `module load` or `conda activate`) are written verbatim.
+(the site's own shell, e.g. `module load` or `conda activate`) are written verbatim, one
+line each. The runner is the sweep's own copy (submit/runner.py, standard library only),
+run by the job's interpreter, so the workers need nothing of thesis-sweep installed.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from pathlib import Path
 from sweeper_cli.profiles import Profile
 
 JOB_SCRIPT = "job.sh"
+RUNNER_COPY = "runner.py"
 
 
 def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
+    submit = sweep_dir / "submit"
     lines = [
         "#!/bin/bash",
-        f"# thesis-sweep job script of {sweep_dir.name}: runs job number $1 of the sweep.",
+        "# thesis-sweep job script: runs job number $1 of the sweep whose folder is below.",
         "# Re-runnable by hand: bash job.sh <job number>",
         "set -eo pipefail",
     ]
@@ -26,7 +30,7 @@ def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
         lines.extend(profile.setup)
     lines.extend(f"export {key}={shlex.quote(value)}" for key, value in profile.env.items())
     lines.append(
-        f"exec {shlex.quote(python)} -m sweeper_cli.runner "
+        f"exec {shlex.quote(python)} {shlex.quote(str(submit / RUNNER_COPY))} "
         f'--sweep-dir {shlex.quote(str(sweep_dir))} --job "$1"'
     )
     return "\n".join(lines) + "\n"

@@ -1,4 +1,11 @@
-"""Local backend: a pool of at most N job runners on this machine."""
+"""Local backend: a pool of at most N job runners on this machine.
+
+Each job's runner runs by path with this interpreter (it needs only the standard
+library; the app runs with the job's own interpreter), in its own session, its stdout and
+stderr on a pipe: the runner says there when the app has started, and its last words
+explain a job that ended without recording an end. A slot is free only when the runner
+has ended and, if it died, its app's process group is gone too, so `-j` holds.
+"""
 
 from __future__ import annotations
 
@@ -9,40 +16,77 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sweeper_cli import proc, store
+from sweeper_cli import runner, store
 from sweeper_cli.backends.base import Event, EventSink, JobRef, Observation
-from sweeper_cli.runner import now_iso
 from sweeper_cli.states import State
 
-
-def runner_argv(python: str, run_dir: Path) -> list[str]:
-    return [python, "-m", "sweeper_cli.runner", str(run_dir)]
+RUNNER_PATH = Path(runner.__file__).resolve()
 
 
-def _signal_runner(popen: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
-        popen.send_signal(sig)
+def runner_argv(run_dir: Path) -> list[str]:
+    """The runner, by path, under this interpreter, isolated from the app's settings."""
+    return [sys.executable, "-I", str(RUNNER_PATH), str(run_dir)]
 
 
-def mark_not_started(job: JobRef, reason: str) -> None:
-    """Record a job that never started as cancelled (the runner never owned its status)."""
-    store.write_status(
-        job.run_dir,
-        {"num": job.num, "state": State.CANCELLED.value, "attempt": 0, "reason": reason},
-    )
+def me() -> dict[str, object]:
+    return {
+        "by": {"host": runner.hostname(), "pid": os.getpid()},
+        "time": runner.now_iso(),
+    }
+
+
+def next_attempt(run_dir: Path) -> int:
+    """The attempt a runner started now would take (or the one just claimed, plus one)."""
+    try:
+        done = store.read_status(run_dir).attempt
+    except (OSError, ValueError):
+        done = 0
+    return max(done, runner.highest_claim(store.sweep_meta(run_dir))) + 1
+
+
+def request_cancel(job: JobRef, reason: str) -> None:
+    """Record that this job's current and next attempt must stop (best effort)."""
+    with contextlib.suppress(OSError):
+        store.request_cancel(job.run_dir, next_attempt(job.run_dir), reason, me())
+
+
+def stop_leftovers(run_dir: Path) -> None:
+    """After a runner died: kill its app's process group if it still lives, and wait."""
+    try:
+        raw = store.read_status(run_dir).raw
+    except (OSError, ValueError):
+        return
+    pid, ticks = raw.get("pid"), raw.get("pid_start")
+    if raw.get("state") != State.RUNNING.value or not isinstance(pid, int):
+        return
+    deadline = time.monotonic() + 10
+    while runner.is_alive(pid, ticks if isinstance(ticks, int) else None):
+        runner.signal_group(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+
+
+@dataclass
+class _Running:
+    job: JobRef
+    popen: subprocess.Popen[bytes]
+    last_words: list[str] = field(default_factory=list)
 
 
 class LocalBackend:
     """Runs jobs as local processes, `max_parallel` at a time, and waits for them.
 
-    Ctrl-C (KeyboardInterrupt) sends SIGTERM to every runner, which forwards it to its
-    job and kills it after the grace period; a second Ctrl-C makes runners kill at once.
-    Jobs not started yet are recorded as cancelled. The KeyboardInterrupt is re-raised.
+    Ctrl-C or SIGTERM (KeyboardInterrupt) records a cancel request for every job of the
+    launch and sends SIGTERM to every runner, which stops its app and kills it after the
+    grace period; a second one makes runners kill at once. The interrupt is re-raised
+    once every runner has ended.
     """
 
     name = "local"
@@ -52,61 +96,88 @@ class LocalBackend:
         max_parallel: int | None = 1,
         gpus: Sequence[str] = (),
         fail_fast: bool = False,
-        python: str | None = None,
+        **_ignored: object,
     ) -> None:
         self.max_parallel = max(1, max_parallel or 1)
         self.gpus = list(gpus)
         self.fail_fast = fail_fast
-        self.python = python or sys.executable
-        self._running: dict[int, subprocess.Popen[bytes]] = {}
+        self._running: dict[int, _Running] = {}
 
-    def _start(self, job: JobRef, launched: int, done: queue.Queue[int]) -> None:
+    def check_paths(self, paths: Sequence[Path]) -> None:
+        """Local jobs get their paths as argv and environment: nothing to refuse."""
+
+    def _start(self, job: JobRef, launched: int, events: queue.Queue[tuple[str, int]]) -> None:
         env = dict(os.environ)
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = self.gpus[launched % len(self.gpus)]
-        # The runner reports through status.json and writes its own crash log.
+        # Its own session: a terminal's Ctrl-C reaches only thesis-sweep, which then
+        # stops the jobs itself.
         popen = subprocess.Popen(
-            runner_argv(self.python, job.run_dir),
+            runner_argv(job.run_dir),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             env=env,
-            **proc.detached(),
+            start_new_session=os.name == "posix",
+            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )
-        self._running[job.num] = popen
-        threading.Thread(target=self._wait, args=(popen, job.num, done), daemon=True).start()
+        entry = _Running(job, popen)
+        self._running[job.num] = entry
+        threading.Thread(target=self._listen, args=(entry, events), daemon=True).start()
 
     @staticmethod
-    def _wait(popen: subprocess.Popen[bytes], num: int, done: queue.Queue[int]) -> None:
-        popen.wait()
-        done.put(num)
+    def _listen(entry: _Running, events: queue.Queue[tuple[str, int]]) -> None:
+        """Relay the runner's 'started' line; keep its other lines; report its end."""
+        assert entry.popen.stdout is not None
+        for raw in entry.popen.stdout:
+            line = raw.decode("utf-8", "replace").strip()
+            if line.startswith(runner.STARTED):
+                events.put(("started", entry.job.num))
+            elif line:
+                entry.last_words = [*entry.last_words[-4:], line]
+        entry.popen.wait()
+        events.put(("ended", entry.job.num))
 
-    def _finished(self, job: JobRef) -> Event:
-        popen = self._running.pop(job.num)
-        try:
-            record = store.read_status(job.run_dir)
-        except (OSError, ValueError):
-            return Event("finished", job.num, State.LOST.value, "status.json unreadable")
-        state = record.get("state")
-        if state in (State.RUNNING.value, State.QUEUED.value):
-            why = f"the job runner ended with code {popen.returncode} (see .sweep/runner.log)"
-            return Event("finished", job.num, State.LOST.value, why)
-        detail = record.get("signal") or (
-            f"exit {record['exit_code']}" if record.get("exit_code") is not None else None
-        )
-        return Event("finished", job.num, state, detail)
+    def _ended(self, num: int) -> Event:
+        entry = self._running.pop(num)
+        code = entry.popen.returncode
+        if code < 0 or code in (runner.EXIT_CANNOT_RECORD, runner.EXIT_INTERNAL):
+            stop_leftovers(entry.job.run_dir)  # the app must not outlive its runner
+        return self._outcome(entry.job, code, entry.last_words)
+
+    @staticmethod
+    def _outcome(job: JobRef, code: int, last_words: Sequence[str]) -> Event:
+        from sweeper_cli.status import observe_run
+
+        view = observe_run(job.num, job.run_dir)
+        said = last_words[-1] if last_words else ""
+        if said.startswith("thesis-sweep runner: "):
+            said = said.split(": ", 2)[-1]  # drop the prefix and the run dir
+        if code == runner.EXIT_NOT_STARTED:
+            return Event("finished", job.num, view.state.value, said or view.reason)
+        if view.state.is_terminal() and view.state is not State.LOST:
+            detail = view.signal or (
+                f"exit {view.exit_code}" if view.exit_code is not None else view.reason
+            )
+            return Event("finished", job.num, view.state.value, detail)
+        if code < 0:
+            why = f"its runner was killed ({signal.Signals(-code).name}); its app was stopped"
+        else:
+            why = said or f"its runner ended with code {code}"
+        return Event("finished", job.num, State.LOST.value, why)
 
     def _stop_all(self, pending: deque[JobRef], sig: int, reason: str) -> None:
-        for popen in self._running.values():
-            _signal_runner(popen, sig)
+        for entry in self._running.values():
+            request_cancel(entry.job, reason)
+            with contextlib.suppress(OSError):
+                entry.popen.send_signal(sig)
         while pending:
-            mark_not_started(pending.popleft(), reason)
+            request_cancel(pending.popleft(), f"not started: {reason}")
 
     def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink) -> None:
         """Run the jobs, at most `max_parallel` at a time, and return when all ended."""
-        by_num = {job.num: job for job in jobs}
         pending = deque(jobs)
-        done: queue.Queue[int] = queue.Queue()
+        events: queue.Queue[tuple[str, int]] = queue.Queue()
         launched = 0
         interrupts = 0
         failed_fast = False
@@ -114,57 +185,75 @@ class LocalBackend:
             try:
                 while pending and len(self._running) < self.max_parallel:
                     job = pending.popleft()
-                    self._start(job, launched, done)
+                    request = runner.cancel_request(store.sweep_meta(job.run_dir))
+                    if runner.cancels(request, next_attempt(job.run_dir)):
+                        why = str((request or {}).get("reason") or "cancelled before it started")
+                        on_event(Event("finished", job.num, State.CANCELLED.value, why))
+                        continue
+                    self._start(job, launched, events)
                     launched += 1
-                    on_event(Event("started", job.num))
-                event = self._finished(by_num[done.get()])
+                if not self._running:
+                    continue
+                kind, num = events.get()
+                if kind == "started":
+                    on_event(Event("started", num))
+                    continue
+                event = self._ended(num)
                 on_event(event)
                 if self.fail_fast and event.state != State.SUCCEEDED.value and not failed_fast:
                     failed_fast = True
-                    self._stop_all(pending, signal.SIGTERM, "not started: --fail-fast")
-            except KeyboardInterrupt:
+                    self._stop_all(pending, signal.SIGTERM, f"--fail-fast (job {num} failed)")
+            except KeyboardInterrupt as exc:
                 interrupts += 1
-                self._stop_all(
-                    pending,
-                    signal.SIGTERM if interrupts == 1 else signal.SIGINT,
-                    "not started: interrupted",
-                )
+                what = "terminated (SIGTERM)" if _is_sigterm(exc) else "interrupted (Ctrl-C)"
+                self._stop_all(pending, signal.SIGTERM, what)
                 if interrupts == 1:
-                    on_event(Event("interrupted", -1, detail="stopping jobs (Ctrl-C again: kill)"))
+                    on_event(Event("interrupted", -1, detail="stopping jobs (again: kill)"))
                 if not self._running:
                     raise
         if interrupts:
             raise KeyboardInterrupt
 
-    def poll(
-        self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]
-    ) -> dict[int, Observation]:
+    def poll(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
         return {}  # local jobs are observed through their status files and pids
 
-    def cancel(self, sweep_dir: Path, index: Mapping[str, Any], nums: Sequence[int]) -> None:
-        """Signal each job's runner (verified by its start time); if the runner is gone,
-        signal the job's own process group and record the end ourselves."""
-        root = Path(index["sweep"]["output_root"])
-        by_num = {int(job["num"]): root / job["run_dir"] for job in index["jobs"]}
-        for num in nums:
-            run_dir = by_num[num]
-            try:
-                record = store.read_status(run_dir)
-            except (OSError, ValueError):
-                continue
-            if record.get("state") != State.RUNNING.value:
-                continue
-            runner = record.get("runner_pid")
-            if runner and proc.is_alive(int(runner), record.get("runner_start")):
-                os.kill(int(runner), signal.SIGTERM)
-                continue
-            child = record.get("pid")
-            if child and proc.is_alive(int(child), record.get("pid_start")):
-                proc.kill_group(int(child))
-            record.pop("schema_version", None)
-            record.update(
-                state=State.CANCELLED.value,
-                reason="cancelled (its runner was gone)",
-                end=record.get("end") or now_iso(),
-            )
-            store.write_status(run_dir, record)
+    def cancel(self, sweep_dir: Path, jobs: Sequence[JobRef]) -> None:
+        """Signal each job's runner (verified by its start time); if the runner is gone
+        but its app lives on, kill the app's process group."""
+        for job in jobs:
+            for who in _processes(job.run_dir):
+                pid, ticks, is_runner = who
+                if runner.is_alive(pid, ticks):
+                    if is_runner:
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signal.SIGTERM)
+                    else:
+                        runner.signal_group(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+                    break
+
+
+def _processes(run_dir: Path) -> list[tuple[int, int | None, bool]]:
+    """The runner then the app of a job's current attempt: (pid, start ticks, is runner)."""
+    try:
+        record = store.read_status(run_dir)
+    except (OSError, ValueError):
+        return []
+    raw: Mapping[str, object] = record.raw
+    if record.state is State.QUEUED:  # a runner may have claimed the next attempt
+        latest = runner.highest_claim(store.sweep_meta(run_dir))
+        raw = (store.read_claim(run_dir, latest) if latest > record.attempt else None) or {}
+    found = []
+    for pid_key, ticks_key, is_runner in (
+        ("runner_pid", "runner_start", True),
+        ("pid", "pid_start", False),
+    ):
+        pid, ticks = raw.get(pid_key), raw.get(ticks_key)
+        if isinstance(pid, int) and raw.get("host") == runner.hostname():
+            found.append((pid, ticks if isinstance(ticks, int) else None, is_runner))
+    return found
+
+
+def _is_sigterm(exc: BaseException) -> bool:
+    from sweeper_cli.errors import Terminated
+
+    return isinstance(exc, Terminated)

@@ -109,7 +109,8 @@ def observation(state: str, reason: str, where: str) -> Observation:
 
 class SlurmBackend(ClusterBackend):
     name = "slurm"
-    forbidden_in_paths = ('"', "%")  # quoted in #SBATCH lines; % is a filename pattern
+    # Quoted in an #SBATCH line: no `"` or `\`; `%` is a file-name pattern there.
+    forbidden_in_paths = ('"', "%", "\\")
 
     def submit(
         self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int

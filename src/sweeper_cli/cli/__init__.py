@@ -1,12 +1,16 @@
 """Command-line interface: the only layer that imports typer.
 
 Each command parses flags, calls the core, renders, and returns an exit code;
-`handler.command` turns every SweepError into one line on stderr and its exit code.
+`handler.command` turns every SweepError into one line on stderr and its exit code, and
+`main` does the same for usage errors (a bad flag value, an unknown command).
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import sys
+from typing import Any
 
 import typer
 
@@ -16,10 +20,12 @@ from sweeper_cli.cli import cancel as cancel_cmd
 from sweeper_cli.cli import compare as compare_cmd
 from sweeper_cli.cli import list_cmd
 from sweeper_cli.cli import logs as logs_cmd
+from sweeper_cli.cli import remove as remove_cmd
 from sweeper_cli.cli import resume as resume_cmd
 from sweeper_cli.cli import run as run_cmd
 from sweeper_cli.cli import status as status_cmd
 from sweeper_cli.cli.handler import command
+from sweeper_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
 
 app = typer.Typer(
     name="thesis-sweep",
@@ -36,6 +42,7 @@ app.command("list")(command(list_cmd.list_sweeps))
 app.command("logs")(command(logs_cmd.logs))
 app.command("resume")(command(resume_cmd.resume))
 app.command("cancel")(command(cancel_cmd.cancel))
+app.command("remove")(command(remove_cmd.remove))
 app.command("compare")(command(compare_cmd.compare))
 app.command("adopt")(command(adopt_cmd.adopt))
 
@@ -59,6 +66,32 @@ def _root(
         os.environ["THESIS_SWEEP_DEBUG"] = "1"
 
 
+def _terminate(_signum: int, _frame: Any) -> None:
+    raise Terminated
+
+
 def main() -> None:
-    """Console entry point."""
-    app(prog_name="thesis-sweep")
+    """Console entry point: usage errors are one line and exit 2, like every bad input;
+    SIGTERM stops a sweep the way Ctrl-C does (exit 143)."""
+    import click
+
+    signal.signal(signal.SIGTERM, _terminate)
+    cli = typer.main.get_command(app)
+    try:
+        code = cli.main(prog_name="thesis-sweep", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(EXIT_BAD_INPUT)
+    except click.UsageError as exc:
+        where = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+        message = " ".join(exc.format_message().split())
+        print(f"thesis-sweep: error: {message}{where}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.ClickException as exc:
+        print(f"thesis-sweep: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        sys.exit(EXIT_INTERRUPTED)
+    except Terminated:
+        sys.exit(EXIT_TERMINATED)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from sweeper_cli import status
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.errors import EXIT_OK
 from sweeper_cli.render import status_json
+from sweeper_cli.states import State
 
 
 def cancel(
@@ -22,20 +22,22 @@ def cancel(
     SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
     JOBS are job numbers or ranges (3 5 7-9); default: all.
     """
-    from sweeper_cli import lifecycle
+    from sweeper_cli import lifecycle, status
 
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(",".join(jobs)) if jobs else None
-    before = {job.num: job.state for job in status.observe(sweep_dir).jobs}
-    view = lifecycle.cancel(sweep_dir, nums)
+    asked, view = lifecycle.cancel(sweep_dir, nums)
     status.refresh_index(view)
-    stopped = [
-        j.num
-        for j in view.jobs
-        if j.state.value == "cancelled" and before.get(j.num) and not before[j.num].is_terminal()
-    ]
+    by_num = {job.num: job for job in view.jobs}
+    stopped = [n for n in asked if by_num[n].state is State.CANCELLED]
+    err = stderr()
     message = f"cancelled job(s) {', '.join(map(str, stopped))}" if stopped else "nothing to cancel"
-    stderr().print(f"{sweep_dir.name}: {message}", highlight=False)
+    err.print(f"{sweep_dir.name}: {message}", highlight=False)
+    for num in asked:
+        job = by_num[num]
+        if job.state is not State.CANCELLED:
+            why = f" ({job.reason})" if job.reason else ""
+            err.print(f"job {num}: {job.state.value}{why}", highlight=False)
     if as_json:
         print_json(status_json(view))
     return EXIT_OK

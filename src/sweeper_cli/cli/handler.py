@@ -11,7 +11,13 @@ from typing import Any
 
 import typer
 
-from sweeper_cli.errors import EXIT_BACKEND, EXIT_INTERRUPTED, SweepError
+from sweeper_cli.errors import (
+    EXIT_BACKEND,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    SweepError,
+    Terminated,
+)
 
 
 def debugging() -> bool:
@@ -21,6 +27,12 @@ def debugging() -> bool:
 def fail(message: str, code: int) -> typer.Exit:
     print(f"thesis-sweep: error: {message}", file=sys.stderr, flush=True)
     return typer.Exit(code)
+
+
+def os_error_text(exc: OSError) -> str:
+    """`<file>: <reason>` for an operating-system error (a full disk, a read-only mount)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 def command(func: Callable[..., int]) -> Callable[..., None]:
@@ -34,10 +46,16 @@ def command(func: Callable[..., int]) -> Callable[..., None]:
             if debugging():
                 traceback.print_exc()
             raise fail(str(exc), exc.exit_code) from None
+        except Terminated:
+            raise fail("terminated (SIGTERM)", EXIT_TERMINATED) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
         except (typer.Exit, typer.Abort):
             raise
+        except OSError as exc:  # the machine said no: a full disk, a read-only mount, ...
+            if debugging():
+                traceback.print_exc()
+            raise fail(os_error_text(exc), EXIT_BACKEND) from None
         except Exception as exc:  # last line of defence: never a bare traceback
             if debugging():
                 traceback.print_exc()

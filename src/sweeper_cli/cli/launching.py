@@ -10,7 +10,14 @@ from sweeper_cli import status
 from sweeper_cli.backends.base import JobRef
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.cli.progress import Reporter
-from sweeper_cli.errors import EXIT_INTERRUPTED, EXIT_JOBS_FAILED, EXIT_OK, BadInput
+from sweeper_cli.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_JOBS_FAILED,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    BadInput,
+    Terminated,
+)
 from sweeper_cli.render import status_json
 
 
@@ -32,20 +39,20 @@ def launch(
 ) -> int:
     """Run `refs` through the backend and print the outcome. The caller holds the
     sweep's launch lock (`store.launch_lock`)."""
-    interrupted = False
+    stopped: KeyboardInterrupt | None = None
     with Reporter(len(refs), labels, stderr()) as reporter:
         try:
             runner.launch(sweep_dir, refs, reporter)
-        except KeyboardInterrupt:
-            interrupted = True
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM, after every job stopped
+            stopped = exc
     view = status.observe(sweep_dir)
     status.refresh_index(view)
     counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
     stderr().print(f"done: {counts}  (thesis-sweep status {sweep_dir.name})", highlight=False)
     if as_json:
         print_json(status_json(view))
-    if interrupted:
-        return EXIT_INTERRUPTED
+    if stopped is not None:
+        return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
     return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED
 
 

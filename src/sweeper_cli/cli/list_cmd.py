@@ -17,21 +17,32 @@ from sweeper_cli.status import observe
 def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
     """List the sweeps under the output root with their counts per state."""
     rows: list[dict[str, Any]] = []
-    for sweep_dir in store.list_sweeps(output_root_for(output_root)):
+    for sweep_dir in store.list_sweeps(output_root_for(output_root), complete_only=False):
+        if not (sweep_dir / store.INDEX_FILE).exists():
+            if store.is_complete(sweep_dir):
+                why = f"a Hydra multirun folder (thesis-sweep adopt {sweep_dir} takes it in)"
+            else:
+                why = (
+                    "incomplete: its creation was interrupted before runs_index.json was "
+                    f"written (thesis-sweep remove {sweep_dir.name} deletes it)"
+                )
+            rows.append({"id": sweep_dir.name, "dir": str(sweep_dir), "error": why})
+            continue
         try:
             view = observe(sweep_dir)
-        except SweepError as exc:
+        except (SweepError, OSError) as exc:
             rows.append({"id": sweep_dir.name, "dir": str(sweep_dir), "error": str(exc)})
             continue
-        sweep = view.index["sweep"]
+        sweep = view.header
         rows.append(
             {
                 "id": sweep_dir.name,
-                "name": sweep.get("name"),
-                "created": sweep.get("created"),
-                "backend": sweep.get("backend"),
+                "name": sweep.name,
+                "created": sweep.created,
+                "backend": sweep.backend,
                 "jobs": len(view.jobs),
                 "counts": view.counts(),
+                "complete": store.is_complete(sweep_dir),
                 "dir": str(sweep_dir),
             }
         )
@@ -46,6 +57,8 @@ def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
             table.add_row(row["id"], "-", "-", "-", row["error"])
             continue
         states = ", ".join(f"{n} {s}" for s, n in row["counts"].items() if n)
-        table.add_row(row["id"], row["created"], row["backend"], str(row["jobs"]), states)
+        if not row["complete"]:
+            states += " (creation interrupted: resume completes it, remove deletes it)"
+        table.add_row(row["id"], row["created"] or "-", row["backend"], str(row["jobs"]), states)
     stdout().print(table)
     return 0

@@ -17,8 +17,8 @@ from sweeper_cli.states import State
 
 def _state(run_dir: Path) -> str:
     try:
-        return str(store.read_status(run_dir)["state"])
-    except (OSError, ValueError, KeyError):
+        return store.read_status(run_dir).state.value
+    except (OSError, ValueError):
         return State.LOST.value
 
 
@@ -54,10 +54,12 @@ def logs(
     """
     sweep_dir = locate(sweep, output_root)
     index = store.read_index(sweep_dir)
-    entry = next((j for j in index["jobs"] if int(j["num"]) == job), None)
-    if entry is None:
-        raise BadInput(f"no job {job} in {sweep_dir.name} (jobs 0-{len(index['jobs']) - 1})")
-    run_dir = Path(index["sweep"]["output_root"]) / entry["run_dir"]
+    found = [d for entry, d in store.job_dirs(index, sweep_dir) if entry.num == job]
+    if not found:
+        raise BadInput(f"no job {job} in {sweep_dir.name} (jobs 0-{len(index.jobs) - 1})")
+    run_dir = found[0]
+    if run_dir is None:
+        raise BadInput(f"job {job} has no run dir on record")
     log = store.log_path(run_dir)
     if not log.exists() and not follow:
         raise BadInput(f"job {job} has no output yet ({log} does not exist)")

@@ -36,9 +36,11 @@ def resume(
     output_root: str = OUTPUT_ROOT,
     as_json: bool = JSON,
 ) -> int:
-    """Relaunch failed, cancelled, lost and never-started jobs in their own run dirs.
+    """Relaunch failed, cancelled and lost jobs in their own run dirs.
 
-    SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
+    A job whose run dir or job.json was lost gets them back first; a sweep whose creation
+    was interrupted is completed. SWEEP is a sweep folder, its name or a unique part of it
+    (default: the newest).
     """
     from sweeper_cli import lifecycle
     from sweeper_cli.cli.launching import launch, parse_gpus, submit
@@ -49,52 +51,66 @@ def resume(
     err = stderr()
     with store.launch_lock(sweep_dir):
         view = status.observe(sweep_dir)
-        backend = view.index["sweep"].get("backend", "local")
-        profile = Profile.from_json(view.index["sweep"].get("profile"), backend)
-        runner = get_backend(
-            backend,
-            profile,
-            max_parallel=parallel if backend == "local" else max_parallel,
-            gpus=gpu_list,
-            fail_fast=fail_fast,
-            python=view.index["sweep"].get("python"),
-        )
-        if view.index["sweep"].get("adopted"):
+        header = view.header
+        if header.adopted:
             raise BadInput(
                 "this sweep was adopted from a Hydra --multirun: thesis-sweep does not know "
                 "how its jobs were launched; run them again with thesis-sweep run"
             )
+        profile_doc = header.raw.get("profile")
+        profile = Profile.from_json(
+            profile_doc if isinstance(profile_doc, dict) else None, header.backend
+        )
+        runner = get_backend(
+            header.backend,
+            profile,
+            max_parallel=parallel if header.backend == "local" else max_parallel,
+            gpus=gpu_list,
+            fail_fast=fail_fast,
+            python=header.text("python"),
+        )
         choice = lifecycle.choose_for_resume(view, nums, failed_only)
         for job, why in choice.skipped:
             if nums is not None or why != "succeeded":
                 err.print(f"job {job.num}: skipped, {why}", highlight=False)
-        if not choice.relaunch:
+        complete = store.is_complete(sweep_dir)
+        if not choice.relaunch and complete:
             err.print(f"nothing to resume in {sweep_dir.name}", highlight=False)
             status.refresh_index(view)
             if as_json:
                 print_json(status_json(view))
             return EXIT_OK if status.sweep_exit_code(view) == 0 else 1
-        drift = lifecycle.git_drift(view.index, Path.cwd())
+        drift = lifecycle.git_drift(view, Path.cwd())
         if drift and strict:
             raise BadInput(f"{drift}; --strict refuses to resume")
         if drift:
             err.print(f"warning: {drift}", style="yellow", highlight=False)
-        if not force:
-            lifecycle.check_replan(view.index)
-        nums_text = ", ".join(str(j.num) for j in choice.relaunch)
+        plan = None if force else lifecycle.check_replan(view)
+        if not complete and plan is None:
+            raise BadInput("this sweep's creation was interrupted: resume it without --force")
+        needed = lifecycle.repairs(view, choice.relaunch)
+        nums_text = ", ".join(str(j.num) for j in choice.relaunch) or "none"
         if dry_run:
+            for num, what in sorted(needed.items()):
+                err.print(f"job {num}: would rebuild its {what}", highlight=False)
             err.print(f"would relaunch job(s) {nums_text}", highlight=False)
             return EXIT_OK
+        store.require_writable(sweep_dir, "resume")
         for job in choice.relaunch:
-            lifecycle.requeue(job)
-        if backend == "local":
-            lifecycle.claim_launcher(view)
-        status.refresh_index(
-            status.SweepView(sweep_dir, view.index, status.observe(sweep_dir).jobs)
-        )
+            if job.num in needed:
+                lifecycle.rebuild(view, job)
+                err.print(f"job {job.num}: rebuilt its {needed[job.num]}", highlight=False)
+        if not complete:
+            lifecycle.complete_creation(view, plan)
+            err.print(f"completed the interrupted creation of {sweep_dir.name}", highlight=False)
+        before = len(view.submissions)
+        for job in choice.relaunch:
+            lifecycle.requeue(job, before)
         err.print(f"resuming {sweep_dir.name}: job(s) {nums_text}", highlight=False)
-        refs = [JobRef(j.num, j.run_dir) for j in choice.relaunch]
+        refs = [JobRef(j.num, j.run_dir) for j in choice.relaunch if j.run_dir is not None]
         labels = {j.num: " ".join(j.overrides) for j in choice.relaunch}
-        if backend == "local":
+        if not refs:
+            return EXIT_OK
+        if header.backend == "local":
             return launch(runner, sweep_dir, refs, labels, as_json)
         return submit(runner, sweep_dir, refs, as_json, wait)

@@ -39,6 +39,9 @@ def run(
     max_parallel: int = typer.Option(
         None, "--max-parallel", min=1, help="Cluster jobs running at once (array throttle)."
     ),
+    max_jobs: int = typer.Option(
+        None, "--max-jobs", min=1, help="Refuse sweeps with more jobs (default 100,000)."
+    ),
     wait: bool = typer.Option(
         False, "--wait", help="Cluster: follow the sweep until it ends (like status --watch)."
     ),
@@ -62,6 +65,7 @@ def run(
         "jobs": jobs,
         "output_root": output_root,
         "profile": profile,
+        "max_jobs": max_jobs,
         "validate": False if no_validate else None,
     }
     settings = resolve(flags)
@@ -83,10 +87,11 @@ def run(
         fail_fast=fail_fast,
         python=settings["python"],
     )
+    runner.check_paths([prepared.sweep_dir])
     if dry_run:
         doc = plan_json(
             prepared.naming.name,
-            prepared.output_root / "multiruns" / prepared.naming.sweep_folder,
+            prepared.sweep_dir,
             [(j.num, j.overrides, prepared.run_dir(j.num)) for j in prepared.plan.jobs],
             prepared.plan.swept_keys,
         )
@@ -98,11 +103,11 @@ def run(
             stdout().print(plan_table(doc))
         return EXIT_OK
 
-    claim = sweep.create(prepared, runner.name, profile=chosen.as_json())
-    refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, claim.run_dirs, strict=True)]
+    sweep_dir, run_dirs = sweep.create(prepared, runner.name, profile=chosen.as_json())
+    refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, run_dirs, strict=True)]
     labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
-    with store.launch_lock(claim.sweep_dir):
-        stderr().print(f"sweep {claim.sweep_dir}  ({len(claim.run_dirs)} jobs)", highlight=False)
+    with store.launch_lock(sweep_dir):
+        stderr().print(f"sweep {sweep_dir}  ({len(run_dirs)} jobs)", highlight=False)
         if runner.name == "local":
-            return launch(runner, claim.sweep_dir, refs, labels, as_json)
-        return submit(runner, claim.sweep_dir, refs, as_json, wait)
+            return launch(runner, sweep_dir, refs, labels, as_json)
+        return submit(runner, sweep_dir, refs, as_json, wait)

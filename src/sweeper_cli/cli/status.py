@@ -20,11 +20,14 @@ if TYPE_CHECKING:
 
 
 def _table(view: core.SweepView) -> Table:
-    failed = (State.FAILED, State.LOST)
+    """The status table; a failed job's note is the last line of its output (a lost
+    job's is the reason it is lost)."""
     lines = {
         job.num: line
         for job in view.jobs
-        if job.state in failed and (line := core.last_meaningful_line(job.run_dir))
+        if job.state is State.FAILED
+        and not job.reason
+        and (line := core.last_meaningful_line(job.run_dir))
     }
     return status_table(view, lines)
 

@@ -7,7 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,20 @@ class Project:
     def plan(self, *overrides: str) -> dict[str, Any]:
         done = self.cli("run", "--dry-run", "--json", *overrides, check=0)
         return json.loads(done.stdout)
+
+    def wait_until(
+        self, test: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
+    ) -> list[dict[str, Any]]:
+        """Poll `status --json` until `test(jobs)` holds; fail after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        jobs: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:
+            if self.sweeps():
+                jobs = self.status()["jobs"]
+                if test(jobs):
+                    return jobs
+            time.sleep(0.2)
+        pytest.fail(f"the sweep never reached the expected states: {jobs}")
 
     def sweeps(self) -> list[Path]:
         folder = self.outputs / "multiruns"

@@ -21,14 +21,7 @@ LONG = ["trainer.epochs=40", "trainer.sleep=0.25"]  # ~10 s unless stopped
 def wait_until(
     project: Project, test: Callable[[list[dict[str, Any]]], bool], timeout: float = 60
 ) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if project.sweeps():
-            jobs = project.status()["jobs"]
-            if test(jobs):
-                return jobs
-        time.sleep(0.2)
-    pytest.fail("the sweep never reached the expected states")
+    return project.wait_until(test, timeout)
 
 
 def states(project: Project, sweep: str | None = None) -> list[str]:

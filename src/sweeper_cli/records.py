@@ -181,15 +181,17 @@ def parse_header(data: Any, sweep_dir: Path) -> SweepHeader:
     backend = data.get("backend") or "local"
     if backend not in BACKENDS:
         raise RecordProblem(f"{what} has an unknown backend {backend!r}")
-    # The recorded root, unless it is gone and the layout (<root>/multiruns/<sweep>) says
-    # where the whole outputs/ folder went (moved, or mounted elsewhere).
+    # Where the layout (<root>/multiruns/<sweep>, <root>/runs/) puts it, so a whole
+    # outputs/ folder can be moved or mounted elsewhere; else the recorded root (a sweep
+    # adopted with --output-root keeps its runs elsewhere).
     recorded = _get(data, "output_root", (str,), what)
-    if recorded is not None and Path(recorded).is_dir():
-        root = Path(recorded)
-    elif sweep_dir.parent.name == "multiruns":
-        root = sweep_dir.parent.parent
+    derived = sweep_dir.parent.parent
+    if sweep_dir.parent.name == "multiruns" and (derived / "runs").is_dir():
+        root = derived
     elif recorded is not None:
         root = Path(recorded)
+    elif sweep_dir.parent.name == "multiruns":
+        root = derived
     else:
         raise RecordProblem(f"{what} has no 'output_root'")
     swept = data.get("swept_keys") or []

@@ -92,19 +92,26 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def start_ticks(pid: int) -> int | None:
-    """The process start time in clock ticks since boot (Linux), None where unknown."""
+def _stat(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (Linux), None where unknown."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
             stat = handle.read()
     except OSError:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return int(stat[stat.rfind(")") + 2 :].split()[19])
+    return stat[stat.rfind(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot (Linux), None where unknown."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[19])
 
 
 def is_alive(pid: int, ticks: int | None) -> bool:
-    """Whether `pid` runs on this host and, when `ticks` is known, is the same process."""
+    """Whether `pid` runs on this host and, when `ticks` is known, is the same process.
+    A zombie (dead, not yet reaped by its parent) is not alive."""
     if pid <= 0:
         return False
     try:
@@ -115,10 +122,10 @@ def is_alive(pid: int, ticks: int | None) -> bool:
         pass
     except OSError:  # Windows: os.kill(pid, 0) is not a liveness probe there
         return False
-    if ticks is None:
+    fields = _stat(pid)
+    if fields is None:
         return True
-    now = start_ticks(pid)
-    return now is None or now == ticks
+    return fields[0] not in ("Z", "X") and (ticks is None or int(fields[19]) == ticks)
 
 
 def signal_group(pid: int, sig: int) -> None:

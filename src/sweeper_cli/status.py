@@ -90,6 +90,7 @@ class SweepView:
     jobs: list[JobView] = field(default_factory=list)
     submissions: list[records.Submission] = field(default_factory=list)
     warning: str | None = None
+    launching: bool = False  # a live process holds the launch lock (run, resume)
 
     @property
     def header(self) -> records.SweepHeader:
@@ -277,6 +278,13 @@ def observe(sweep_dir: Path, ask_scheduler: bool = True, alive: Alive = is_alive
         submissions=view.submissions,
     )
     view.jobs = [observe_job(entry, d, ctx) for entry, d in store.job_dirs(index, sweep_dir)]
+    holder = store.launching(sweep_dir)
+    view.launching = (
+        holder is not None
+        and holder.host == here
+        and holder.pid != os.getpid()  # the launcher asking about its own sweep
+        and alive(holder.pid, holder.pid_start)
+    )
     if ask_scheduler and cluster:
         _ask_scheduler(view, now)
     return view
@@ -288,9 +296,10 @@ def refresh_index(view: SweepView) -> None:
 
 
 def sweep_exit_code(view: SweepView) -> int:
-    """0 all succeeded, 1 any failed/lost/cancelled, 4 still queued or running."""
+    """0 all succeeded, 1 any failed/lost/cancelled, 4 still queued or running (or being
+    launched: `resume` has the sweep and is about to start jobs)."""
     states = {job.state for job in view.jobs}
-    if states & {State.QUEUED, State.RUNNING}:
+    if states & {State.QUEUED, State.RUNNING} or view.launching:
         return 4
     if states <= {State.SUCCEEDED}:
         return 0

@@ -394,24 +394,55 @@ def folder_lock(folder: Path, busy: str) -> Iterator[None]:
         os.close(fd)
 
 
-def launch_lock(sweep_dir: Path) -> contextlib.AbstractContextManager[None]:
+LAUNCHER_FILE = ".launcher.json"
+
+
+@contextlib.contextmanager
+def launch_lock(sweep_dir: Path) -> Iterator[None]:
     """One process at a time starts a sweep's jobs (the runner's per-attempt claim still
-    prevents double starts where flock does not exist)."""
-    return folder_lock(
-        sweep_dir,
+    prevents double starts where flock does not exist). The holder is named in
+    `.launcher.json` while it holds the lock, so `status` can tell that a launch is under
+    way (and not call a sweep done while `resume` prepares its jobs)."""
+    busy = (
         f"another thesis-sweep process is launching jobs of {sweep_dir.name}; "
-        "wait for it or cancel it first",
+        "wait for it or cancel it first"
     )
+    with folder_lock(sweep_dir, busy):
+        from sweeper_cli.runner import hostname, start_ticks
+
+        me = {"host": hostname(), "pid": os.getpid(), "pid_start": start_ticks(os.getpid())}
+        with contextlib.suppress(OSError):
+            atomic_write_json(sweep_dir / LAUNCHER_FILE, me)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(sweep_dir / LAUNCHER_FILE)
 
 
-def run_dirs_of(sweep_dir: Path, index: Index | None) -> dict[int, Path]:
-    """Every run dir a sweep points at: its runptrs, then the index's entries."""
+def launching(sweep_dir: Path) -> records.Process | None:
+    """The process that holds the sweep's launch lock, as it said (it may be dead)."""
+    try:
+        return records.Process.parse(read_json(sweep_dir / LAUNCHER_FILE), LAUNCHER_FILE)
+    except (OSError, ValueError):
+        return None
+
+
+def runptrs(sweep_dir: Path) -> dict[int, Path]:
+    """Each job's run dir as its runptr says (relative to the sweep folder, so it holds
+    wherever the outputs are mounted)."""
     found: dict[int, Path] = {}
     with contextlib.suppress(OSError):
         for name in os.listdir(sweep_dir / RUNPTRS):
             if name.isdigit():
                 with contextlib.suppress(OSError):
                     found[int(name)] = read_runptr(sweep_dir, int(name))
+    return found
+
+
+def run_dirs_of(sweep_dir: Path, index: Index | None) -> dict[int, Path]:
+    """Every run dir a sweep points at: its runptrs, then the index's entries."""
+    found = runptrs(sweep_dir)
     if index is not None:
         for job in index.jobs:
             if job.run_dir and job.num not in found:
@@ -420,15 +451,10 @@ def run_dirs_of(sweep_dir: Path, index: Index | None) -> dict[int, Path]:
 
 
 def job_dirs(index: Index, sweep_dir: Path) -> Sequence[tuple[records.JobEntry, Path | None]]:
-    """Each index job with its run dir (from the index, else its runptr)."""
+    """Each index job with its run dir: its runptr, else the index's record."""
+    pointers = runptrs(sweep_dir)
     root = index.header.output_root
-    out: list[tuple[records.JobEntry, Path | None]] = []
-    for job in index.jobs:
-        if job.run_dir:
-            out.append((job, root / job.run_dir))
-            continue
-        try:
-            out.append((job, read_runptr(sweep_dir, job.num)))
-        except OSError:
-            out.append((job, None))
-    return out
+    return [
+        (job, pointers.get(job.num) or (root / job.run_dir if job.run_dir else None))
+        for job in index.jobs
+    ]

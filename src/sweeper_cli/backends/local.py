@@ -179,7 +179,7 @@ class LocalBackend:
         pending = deque(jobs)
         events: queue.Queue[tuple[str, int]] = queue.Queue()
         launched = 0
-        interrupts = 0
+        interrupts: list[KeyboardInterrupt] = []
         failed_fast = False
         while pending or self._running:
             try:
@@ -204,15 +204,15 @@ class LocalBackend:
                     failed_fast = True
                     self._stop_all(pending, signal.SIGTERM, f"--fail-fast (job {num} failed)")
             except KeyboardInterrupt as exc:
-                interrupts += 1
+                interrupts.append(exc)
                 what = "terminated (SIGTERM)" if _is_sigterm(exc) else "interrupted (Ctrl-C)"
                 self._stop_all(pending, signal.SIGTERM, what)
-                if interrupts == 1:
-                    on_event(Event("interrupted", -1, detail="stopping jobs (again: kill)"))
-                if not self._running:
-                    raise
+                if len(interrupts) == 1:
+                    again = "SIGTERM" if _is_sigterm(exc) else "Ctrl-C"
+                    detail = f"{what}: stopping jobs ({again} again: kill at once)"
+                    on_event(Event("interrupted", -1, detail=detail))
         if interrupts:
-            raise KeyboardInterrupt
+            raise interrupts[0]  # Ctrl-C or SIGTERM, as it first came
 
     def poll(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
         return {}  # local jobs are observed through their status files and pids

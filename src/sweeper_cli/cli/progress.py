@@ -65,5 +65,5 @@ class Reporter:
             )
             self.progress.advance(self.task)
         elif event.kind == "interrupted":
-            self._line(f"interrupted: {event.detail}", "yellow")
+            self._line(str(event.detail), "yellow")
         self.progress.update(self.task, running=len(self.started))

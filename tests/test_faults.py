@@ -244,7 +244,7 @@ def test_a_deleted_run_dir_and_a_lost_job_json_are_rebuilt_by_resume(project: Pr
     jobs = project.status()["jobs"]
     shutil.rmtree(jobs[0]["run_dir"])
     (Path(jobs[1]["run_dir"]) / ".sweep" / "job.json").unlink()
-    assert [(j["state"], j["reason"]) for j in project.status()["jobs"]][0] == (
+    assert next((j["state"], j["reason"]) for j in project.status()["jobs"]) == (
         "lost",
         "run dir is missing",
     )

@@ -206,3 +206,73 @@ def test_missing_scheduler_command_is_exit_3(project: Project) -> None:
         done = project.cli("run", "--backend", backend, "seed=0", env=env)
         assert done.returncode == 3
         assert "not found on PATH" in done.stderr
+
+
+def test_a_hostile_output_root_is_taken_literally(cluster: tuple[str, Project]) -> None:
+    """Quotes, `#`, `;`, backticks and blanks in the folder names: the scheduler's files
+    hold them literally (the characters they cannot hold are refused; test_faults)."""
+    backend, project = cluster
+    root = project.root.parent / "out 'q' #c ;x `y` (z)"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)
+    done = project.cli(
+        "run",
+        "--backend",
+        backend,
+        "--output-root",
+        str(root),
+        "seed=0",
+        "trainer.epochs=1",
+        "--wait",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    [job] = json.loads(project.cli("status", "--json", "--output-root", str(root)).stdout)["jobs"]
+    assert job["state"] == "succeeded" and Path(job["run_dir"]).parent == root / "runs"
+    assert (Path(job["run_dir"]) / ".hydra" / "config.yaml").is_file()
+    assert sorted(p.name for p in root.iterdir()) == ["multiruns", "runs"]
+
+
+@pytest.mark.parametrize("cluster", ["slurm"], indirect=True)
+def test_status_from_many_shells_never_loses_a_submission(cluster: tuple[str, Project]) -> None:
+    """`run --backend slurm` of a big array while other shells poll status: every job keeps
+    its scheduler id, and cancel reaches every one of them."""
+    _, project = cluster
+    import threading
+
+    stop = threading.Event()
+    codes: list[int] = []
+
+    def poll() -> None:
+        while not stop.is_set():
+            if project.sweeps():
+                codes.append(project.cli("status", "--json").returncode)
+
+    pollers = [threading.Thread(target=poll) for _ in range(3)]
+    for thread in pollers:
+        thread.start()
+    try:
+        done = project.cli(
+            "run",
+            "--backend",
+            "slurm",
+            "--max-parallel",
+            "1",
+            "seed=range(300)",
+            "trainer.epochs=1",
+            "trainer.sleep=1",
+            timeout=300,
+        )
+    finally:
+        stop.set()
+        for thread in pollers:
+            thread.join()
+    assert done.returncode == 0, done.stderr
+    assert codes and set(codes) <= {4}, codes
+    jobs = project.status()["jobs"]
+    assert len(jobs) == 300 and all(j["scheduler_id"] for j in jobs)
+    assert len(_submissions(project)[0]["job_ids"]) == 300
+    assert project.cli("cancel", timeout=120).returncode == 0
+    jobs = _wait(project, lambda jobs: all(j["state"] != "queued" for j in jobs))
+    assert {j["state"] for j in jobs} <= {"cancelled", "succeeded"}
+    assert sum(j["state"] == "cancelled" for j in jobs) >= 290

@@ -75,8 +75,11 @@ def _lines(name: str, key: str, value: Any) -> tuple[str, ...]:
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadInput(f"profile {name!r}: {key} must be a list of strings")
-    if any("\n" in v for v in value):
+    if any("\n" in v or "\r" in v for v in value):
         raise BadInput(f"profile {name!r}: each {key} entry must be one line")
+    if any(v.rstrip().endswith("\\") for v in value):
+        # A trailing backslash would continue into the next generated line.
+        raise BadInput(f"profile {name!r}: a {key} entry must not end with a backslash")
     return tuple(value)
 
 
@@ -89,6 +92,8 @@ def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
             f"profile {name!r}: unknown key(s) {', '.join(unknown)}; "
             f"valid: {', '.join(sorted(known))}"
         )
+    if not _NAME.fullmatch(name):
+        raise BadInput(f"invalid profile name {name!r}: use letters, digits and ._@+-")
     values: dict[str, Any] = {"name": name}
     backend = table.get("backend", "local")
     if backend not in BACKENDS:

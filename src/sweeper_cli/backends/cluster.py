@@ -11,7 +11,12 @@ from pathlib import Path
 
 from sweeper_cli import runner, store
 from sweeper_cli.backends.base import JobRef, Observation, Submission
-from sweeper_cli.backends.jobscript import RUNNER_COPY, render_job_script, write_job_script
+from sweeper_cli.backends.jobscript import (
+    RUNNER_COPY,
+    check_setup,
+    render_job_script,
+    write_job_script,
+)
 from sweeper_cli.errors import BadInput
 from sweeper_cli.profiles import Profile
 from sweeper_cli.states import State
@@ -68,6 +73,7 @@ class ClusterBackend:
         self.profile = profile or Profile(backend=self.name)
         self.python = self.profile.python or python or sys.executable
         self.max_parallel = max_parallel or self.profile.max_parallel
+        check_setup(self.profile)
 
     # -- subclass interface ---------------------------------------------------------------
     def submit(

@@ -36,6 +36,27 @@ def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_setup(profile: Profile) -> None:
+    """Each set-up line must be a complete shell command on its own (`bash -n`): an open
+    quote or an unfinished `if` would swallow the lines that start the job."""
+    import shutil
+    import subprocess
+
+    from sweeper_cli.errors import BadInput
+
+    if not profile.setup or shutil.which("bash") is None:
+        return
+    for line in profile.setup:
+        done = subprocess.run(
+            ["bash", "-n", "-c", line], capture_output=True, text=True, timeout=10
+        )
+        if done.returncode != 0:
+            raise BadInput(
+                f"profile {profile.name!r}: set-up line {line!r} is not a complete shell "
+                "command on its own line"
+            )
+
+
 def write_job_script(submit_dir: Path, text: str) -> Path:
     from sweeper_cli import store
 

@@ -3,8 +3,9 @@
 # Re-capture the recorded Slurm *accounting* output in this folder (files acct_*) from the
 # real cluster of scripts/ci/slurm-up.sh (slurmdbd, cgroup memory limits). Run as root with
 # the cluster up; takes about 2 minutes (one task waits for its time limit). Rewrites the
-# README section between the "capture.sh" markers. The older files here (no acct_ prefix)
-# were captured by hand before accounting existed; see the README.
+# README section between the "capture.sh" markers. It stops slurmdbd and then slurmctld
+# once each (by pid) and starts them again with slurm-up.sh (running jobs carry on).
+# The older files here (no acct_ prefix) were captured by hand before accounting existed.
 # Usage: bash tests/data/slurm/capture.sh [work-folder, default /tmp/slurm-capture]
 set -euo pipefail
 
@@ -130,6 +131,23 @@ bash "$REPO/scripts/ci/slurm-up.sh" >/dev/null     # starts slurmdbd again
 run acct_sacct_x_after_dbd_restart "slurmdbd started again: the same answer as before" \
     sacct -X -P -n --format="$SACCT_FMT" -j "$A"
 
+# --- slurmctld restarted while it still holds the ended tasks (MinJobAge) ---------------
+# It sends their records to slurmdbd again, with the final exit code and no canceller.
+ctld=$(tr -dc '0-9' </run/slurmctld.pid)
+[ "$(readlink -f "/proc/$ctld/exe")" = "$(readlink -f /usr/sbin/slurmctld)" ] \
+    || { echo "no slurmctld at pid $ctld" >&2; exit 1; }
+kill -TERM "$ctld"
+wait_for 20 '[ -z "$(readlink "/proc/$ctld/exe" 2>/dev/null)" ]'
+bash "$REPO/scripts/ci/slurm-up.sh" >/dev/null     # starts slurmctld again
+for _ in $(seq 1 100); do       # the records arrive within a few seconds
+    sacct -X -P -n --format=JobID,State,ExitCode -j "${A}_2" | grep -q 'TIMEOUT|0:15' && break
+    sleep 0.2
+done
+run acct_sacct_x_after_ctld_restart "slurmctld restarted (tasks still in its memory): ExitCode and the CANCELLED state change" \
+    sacct -X -P -n --format="$SACCT_FMT" -j "$A"
+run acct_sacct_x_duplicates_after_ctld_restart "the same with \`--duplicates\`" \
+    sacct -X -P -n --duplicates --format="$SACCT_FMT" -j "$A"
+
 # --- README section ------------------------------------------------------------------------
 section=$(mktemp)
 {
@@ -170,6 +188,9 @@ What these show (Slurm 22.05 with slurmdbd and cgroup v1):
   array's own id (here task 5), also across its requeue.
 - With slurmdbd stopped, `sacct` fails at once: rc 1, empty stdout, three `sacct: error:`
   lines; jobs still run, and once slurmdbd is back `sacct` answers as before.
+- A slurmctld restart while it still holds the ended tasks (`MinJobAge=300`) rewrites their
+  records: the TIMEOUT task's ExitCode becomes `0:15`, `CANCELLED by 0` becomes
+  `CANCELLED` with `0:15`. The same job can thus show either form.
 EOF
     echo '<!-- capture.sh: end -->'
 } >"$section"

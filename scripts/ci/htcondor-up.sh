@@ -11,7 +11,10 @@
 #   2. mounts proc, sysfs, /dev, /dev/pts, a tmpfs on /dev/shm (each only if not mounted);
 #   3. policy-rc.d inside; apt-get install condor + the shared libraries the project's
 #      Python interpreter needs (each only if missing);
-#   4. the personal-pool config (fast polling, MOUNT_UNDER_SCRATCH empty, ...);
+#   4. the personal-pool config (fast polling, MOUNT_UNDER_SCRATCH empty, ...) and its limits:
+#      a job over its request_memory is held (code 21), JOB_DEFAULT_REQUESTMEMORY = 1024,
+#      SIGKILL 5 s after the SIGTERM of a hold or condor_rm (MachineMaxVacateTime); a changed
+#      config is applied with condor_reconfig;
 #   5. an ordinary submit user ($HTCONDOR_USER, default condoruser) with the SAME uid/gid
 #      on the host and in the chroot, home /home/<user> (bind-mounted, so it is one folder);
 #   6. bind-mounts at the SAME path inside the chroot what jobs need: $HTCONDOR_BIND_PATHS
@@ -224,6 +227,25 @@ STARTER_UPDATE_INTERVAL = 5
 SHADOW_QUEUE_UPDATE_INTERVAL = 10
 UPDATE_INTERVAL = 5
 RUNBENCHMARKS = 0
+# Limits, as on a real pool (no cgroups in the chroot: the starter measures the job's
+# processes, MemoryUsage = their resident size, updated every STARTER_UPDATE_INTERVAL).
+# Memory: a job using more than its request_memory is held, HoldReasonCode 21, subcode 102
+# "memory usage exceeded request_memory" (startd WANT_HOLD; job events 021, 004, 012).
+use POLICY : HOLD_IF_MEMORY_EXCEEDED
+# The policy compares MemoryUsage with the slot's Memory, which is not the request: slots
+# are rounded up to 128 MB (MODIFY_REQUEST_EXPR_REQUESTMEMORY) and the schedd reuses a
+# claimed slot for the submitter's next jobs (CLAIM_WORKLIFE), so a job asking 64 MB may run
+# in a 1 GB slot left by an earlier job and never be held. Compare with the request instead.
+MEMORY_EXCEEDED = (JobUniverse != 13 && MemoryUsage =!= UNDEFINED && MemoryUsage > TARGET.RequestMemory)
+# A job without request_memory gets 1 GB, held above that, like Slurm's DefMemPerCPU=1024
+# here. (The default request follows the job's own MemoryUsage, so it would never be held.)
+JOB_DEFAULT_REQUESTMEMORY = 1024
+# Seconds between SIGTERM and SIGKILL when a running job is held or removed (default
+# 10 min: a job over its memory that ignores SIGTERM would run on that long after its hold).
+MachineMaxVacateTime = 5
+# Time: nothing here; a job's allowed_job_duration holds it (code 46). Its
+# allowed_execute_duration only works with file transfer (code 47), not with a shared
+# file system (should_transfer_files = NO), as in this pool and on Stoomboot.
 EOF
 )
 CONF_CHANGED=0

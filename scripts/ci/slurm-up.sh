@@ -1,28 +1,55 @@
 #!/usr/bin/env bash
 # Install (if missing) and start (if not running) a single-node Slurm cluster
-# from Debian packages (bookworm: Slurm 22.05.8), for CI and developers.
+# from Debian packages (bookworm: Slurm 22.05.8), for CI and developers, with real
+# accounting (slurmdbd on a local MariaDB, so `sacct` works) and cgroup enforcement
+# of memory (--mem, DefMemPerCPU) besides Slurm's own time limits (--time).
 #
-# Idempotent: a second run on a running cluster only checks and exits (~0.1-1 s).
-# Daemons started by this script are recorded in $SLURM_CI_STATE_DIR/slurm.pids
-# so that scripts/ci/slurm-down.sh stops only those, by pid.
-# See /work/shared/CLUSTERS.md ("Slurm 22.05.8") for the facts behind each choice.
+# Idempotent: a second run on a running cluster only checks and exits (~0.4 s).
+# Daemons started by this script (munged, mariadbd, slurmdbd, slurmctld, slurmd) are
+# recorded in $SLURM_CI_STATE_DIR/slurm.pids so that scripts/ci/slurm-down.sh stops
+# only those, by pid. A changed slurm.conf or cgroup.conf restarts slurmctld and slurmd
+# (plugin changes need a restart; `scontrol reconfigure` is not enough).
+# See /work/shared/CLUSTERS.md ("Slurm 22.05.8" and "Slurm accounting and limits")
+# for the facts behind each choice.
+#
+# Enforcement, as verified on the CI machine (Debian 12, kernel with cgroup v1 hybrid:
+# /sys/fs/cgroup is a tmpfs with one v1 hierarchy per controller plus an unused
+# cgroup2 at /sys/fs/cgroup/unified). CgroupPlugin=autodetect picks cgroup/v1 there;
+# proctrack/cgroup needs the v1 freezer controller, task/cgroup's ConstrainRAMSpace
+# the v1 memory controller (both mounted by the machine; the script checks).
+#   - memory: a job over its allocation is killed by the kernel OOM killer inside its
+#     cgroup and ends OUT_OF_MEMORY (ExitCode 0:125, Reason=OutOfMemory);
+#   - time: a job over --time gets SIGTERM (0-30 s late: the time-limit check runs
+#     about every 30 s), SIGKILL KillWait=5 s later, and ends TIMEOUT (Reason=TimeLimit).
+# Associations are not enforced (no AccountingStorageEnforce): root and any other user
+# submit without an account; jobs are recorded in accounting all the same.
 #
 # Environment knobs:
 #   SLURM_CI_STATE_DIR   state dir for recorded pids (default /run/thesis-sweep-ci)
 #   SLURM_CI_WAIT        seconds to wait for the node to become idle (default 30)
+#   SLURM_CI_DB_WAIT     seconds to wait for MariaDB and slurmdbd each (default 60)
 set -euo pipefail
 
 STATE_DIR=${SLURM_CI_STATE_DIR:-/run/thesis-sweep-ci}
 PIDS_FILE=$STATE_DIR/slurm.pids
 WAIT_S=${SLURM_CI_WAIT:-30}
+DB_WAIT_S=${SLURM_CI_DB_WAIT:-60}
 CONF=/etc/slurm/slurm.conf
-PKGS=(slurmctld slurmd slurm-client munge)
+CGROUP_CONF=/etc/slurm/cgroup.conf
+DBD_CONF=/etc/slurm/slurmdbd.conf
+PKGS=(slurmctld slurmd slurm-client munge slurmdbd mariadb-server)
 MUNGED=/usr/sbin/munged
+MARIADBD=/usr/sbin/mariadbd
+SLURMDBD=/usr/sbin/slurmdbd
 SLURMCTLD=/usr/sbin/slurmctld
 SLURMD=/usr/sbin/slurmd
 MUNGED_PID=/run/munge/munged.pid
+MARIADBD_PID=/run/mysqld/mysqld.pid
+SLURMDBD_PID=/run/slurmdbd.pid
 SLURMCTLD_PID=/run/slurmctld.pid
 SLURMD_PID=/run/slurmd.pid
+DB_NAME=slurm_acct_db
+DB_USER=slurm
 
 t0=$(date +%s.%N)
 log() { echo "slurm-up: $*" >&2; }
@@ -89,6 +116,36 @@ record_pid() {   # name pid binary  (records the resolved binary the pid runs)
     echo "$1 $2 $3 $st" >>"$PIDS_FILE"
 }
 
+# Stop a running daemon by pid (SIGTERM, bounded wait, then SIGKILL), for restarts.
+stop_pid() {   # name pid binary
+    local name=$1 pid=$2 bin=$3
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do          # up to 10 s
+        pid_is "$pid" "$bin" || return 0
+        sleep 0.1
+    done
+    log "$name ($pid) ignored SIGTERM for 10 s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
+}
+
+# Write <file> (mode, owner) only if its content differs; return 0 if it changed.
+write_if_changed() {   # file mode owner content
+    local file=$1 mode=$2 owner=$3 content=$4
+    if [ -f "$file" ] && [ "$(cat "$file")" = "$content" ] \
+        && [ "$(stat -c '%a %U' "$file")" = "$mode ${owner%%:*}" ]; then
+        return 1
+    fi
+    ( umask 077; printf '%s\n' "$content" >"$file.tmp.$$" )
+    chown "$owner" "$file.tmp.$$"
+    chmod "$mode" "$file.tmp.$$"
+    mv "$file.tmp.$$" "$file"
+    return 0
+}
+
+# True once something listens on 127.0.0.1:<port> (bash's /dev/tcp, no extra tools).
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # ---------------------------------------------------------------- install
 missing=()
 for p in "${PKGS[@]}"; do
@@ -108,7 +165,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     rc=0
     export DEBIAN_FRONTEND=noninteractive
-    apt_install() { apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/slurm-up-apt.log 2>&1; }
+    apt_install() {
+        apt-get install -y -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" \
+            >/tmp/slurm-up-apt.log 2>&1
+    }
     if ! apt_install; then
         log "apt-get install failed; running apt-get update and retrying"
         apt-get update >>/tmp/slurm-up-apt.log 2>&1 || true
@@ -141,6 +201,14 @@ install -d -o munge -g munge -m 0755 /run/munge
 install -d -o munge -g munge -m 0700 /var/lib/munge /var/log/munge
 install -d -o slurm -g slurm -m 0755 /var/lib/slurm /var/lib/slurm/slurmctld /var/log/slurm
 install -d -o root -g root -m 0755 /var/lib/slurm/slurmd /etc/slurm
+install -d -o mysql -g mysql -m 0755 /run/mysqld
+install -d -o mysql -g adm -m 2750 /var/log/mysql
+
+# cgroup enforcement needs the v1 memory and freezer hierarchies (see the header).
+for ctl in memory freezer; do
+    [ -f "/sys/fs/cgroup/$ctl/cgroup.procs" ] || [ -f /sys/fs/cgroup/cgroup.controllers ] \
+        || die "no cgroup $ctl controller at /sys/fs/cgroup/$ctl (needed by proctrack/task cgroup)"
+done
 
 # ---------------------------------------------------------------- slurm.conf
 hw=$("$SLURMD" -C 2>/dev/null | head -1) || true
@@ -156,8 +224,10 @@ SlurmUser=slurm
 AuthType=auth/munge
 CredType=cred/munge
 MpiDefault=none
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+# cgroups: jobs are tracked (and killed) by cgroup; memory is limited to the allocation
+# (ConstrainRAMSpace in cgroup.conf), so a job over --mem ends OUT_OF_MEMORY.
+ProctrackType=proctrack/cgroup
+TaskPlugin=task/cgroup
 ReturnToService=2
 SlurmctldPidFile=$SLURMCTLD_PID
 SlurmdPidFile=$SLURMD_PID
@@ -167,13 +237,21 @@ SwitchType=switch/none
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
+# Memory is a consumable resource: a job without --mem/--mem-per-cpu gets 1 GB per CPU.
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=1024
+# SIGTERM at the time limit (or scancel), SIGKILL KillWait seconds later.
+KillWait=5
 # Finished jobs stay visible in squeue for MinJobAge seconds (300 is Slurm's default).
 MinJobAge=300
 JobCompType=jobcomp/filetxt
 JobCompLoc=/var/log/slurm/jobcomp.log
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
+# Accounting in slurmdbd (sacct), usage sampled every second (MaxRSS of short jobs).
+# No AccountingStorageEnforce: users need no association to submit.
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+JobAcctGatherType=jobacct_gather/linux
+JobAcctGatherFrequency=task=1
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 MailProg=/bin/true
@@ -181,13 +259,39 @@ NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 CONF
 )
+# CgroupPlugin=autodetect resolves to cgroup/v1 on the CI machine (hybrid layout).
+new_cgroup_conf=$(cat <<CONF
+# Written by thesis-sweep scripts/ci/slurm-up.sh.
+CgroupPlugin=autodetect
+ConstrainRAMSpace=yes
+ConstrainSwapSpace=no
+CONF
+)
+
+# slurmdbd.conf holds the database password: owner slurm, mode 600 (slurmdbd refuses
+# anything else). The password is made once and kept in the file.
+db_pass=$(sed -n 's/^StoragePass=//p' "$DBD_CONF" 2>/dev/null || true)
+[ -n "$db_pass" ] || db_pass=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
+new_dbd_conf=$(cat <<CONF
+# Written by thesis-sweep scripts/ci/slurm-up.sh: accounting for the CI cluster.
+AuthType=auth/munge
+DbdHost=localhost
+SlurmUser=slurm
+StorageType=accounting_storage/mysql
+StorageHost=localhost
+StorageLoc=$DB_NAME
+StorageUser=$DB_USER
+StoragePass=$db_pass
+LogFile=/var/log/slurm/slurmdbd.log
+PidFile=$SLURMDBD_PID
+CONF
+)
+
 conf_changed=0
-if [ ! -f "$CONF" ] || [ "$(cat "$CONF")" != "$new_conf" ]; then
-    printf '%s\n' "$new_conf" >"$CONF.tmp.$$"
-    chmod 644 "$CONF.tmp.$$"
-    mv "$CONF.tmp.$$" "$CONF"
-    conf_changed=1
-fi
+if write_if_changed "$CONF" 644 root:root "$new_conf"; then conf_changed=1; fi
+if write_if_changed "$CGROUP_CONF" 644 root:root "$new_cgroup_conf"; then conf_changed=1; fi
+dbd_conf_changed=0
+if write_if_changed "$DBD_CONF" 600 slurm:slurm "$new_dbd_conf"; then dbd_conf_changed=1; fi
 
 # ---------------------------------------------------------------- daemons
 started=()
@@ -199,12 +303,71 @@ if ! pid=$(running_pid "$MUNGED" "$MUNGED_PID"); then
 fi
 munge -n | unmunge >/dev/null 2>&1 || die "munge -n | unmunge fails"
 
-if pid=$(running_pid "$SLURMCTLD" "$SLURMCTLD_PID"); then
-    if [ "$conf_changed" = 1 ]; then
-        log "slurm.conf changed; scontrol reconfigure (restart with slurm-down/up if node hardware changed)"
-        scontrol reconfigure || true
+# MariaDB, run directly (no systemd; the init script's mysqld_safe would be a second
+# process to track). Debian's postinst creates the data folder; make it if missing.
+if ! pid=$(running_pid "$MARIADBD" "$MARIADBD_PID"); then
+    if [ ! -d /var/lib/mysql/mysql ]; then
+        log "initialising /var/lib/mysql"
+        mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/tmp/slurm-up-mariadb-install.log 2>&1 \
+            || die "mariadb-install-db failed, see /tmp/slurm-up-mariadb-install.log"
     fi
-else
+    # innodb settings: the values slurmdbd recommends (it warns at startup otherwise).
+    setsid -f "$MARIADBD" --user=mysql --pid-file="$MARIADBD_PID" \
+        --log-error=/var/log/mysql/error.log \
+        --innodb-buffer-pool-size=512M --innodb-lock-wait-timeout=900 \
+        </dev/null >/dev/null 2>&1
+    pid=$(wait_pid "$MARIADBD" "$MARIADBD_PID") || die "mariadbd did not start (see /var/log/mysql/error.log)"
+    record_pid mariadbd "$pid" "$MARIADBD"
+    started+=("mariadbd=$pid")
+fi
+deadline=$(( $(date +%s) + DB_WAIT_S ))
+until mariadb-admin --connect-timeout=2 ping >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || die "MariaDB does not answer after ${DB_WAIT_S}s (see /var/log/mysql/error.log)"
+    sleep 0.2
+done
+# Database and user, idempotent (root connects through the unix socket).
+mariadb <<SQL || die "cannot create the accounting database $DB_NAME"
+CREATE DATABASE IF NOT EXISTS $DB_NAME;
+CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$db_pass';
+ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$db_pass';
+GRANT ALL ON $DB_NAME.* TO '$DB_USER'@'localhost';
+SQL
+
+if pid=$(running_pid "$SLURMDBD" "$SLURMDBD_PID") && [ "$dbd_conf_changed" = 1 ]; then
+    log "slurmdbd.conf changed; restarting slurmdbd ($pid)"
+    stop_pid slurmdbd "$pid" "$SLURMDBD"
+fi
+if ! pid=$(running_pid "$SLURMDBD" "$SLURMDBD_PID"); then
+    "$SLURMDBD"
+    pid=$(wait_pid "$SLURMDBD" "$SLURMDBD_PID") || die "slurmdbd did not start (see /var/log/slurm/slurmdbd.log)"
+    record_pid slurmdbd "$pid" "$SLURMDBD"
+    started+=("slurmdbd=$pid")
+fi
+# On its first start slurmdbd creates its tables before it listens on port 6819.
+deadline=$(( $(date +%s) + DB_WAIT_S ))
+until port_open 6819; do
+    running_pid "$SLURMDBD" "$SLURMDBD_PID" >/dev/null || die "slurmdbd exited (see /var/log/slurm/slurmdbd.log)"
+    [ "$(date +%s)" -lt "$deadline" ] || die "slurmdbd not listening on 6819 after ${DB_WAIT_S}s (see /var/log/slurm/slurmdbd.log)"
+    sleep 0.2
+done
+
+# Plugin changes (accounting, proctrack, task, select) need a restart, not a reconfigure.
+# Running jobs survive it (their slurmstepd processes carry on).
+if [ "$conf_changed" = 1 ]; then
+    for name in slurmd slurmctld; do
+        case $name in
+            slurmd)    bin=$SLURMD;    pidfile=$SLURMD_PID ;;
+            slurmctld) bin=$SLURMCTLD; pidfile=$SLURMCTLD_PID ;;
+        esac
+        if pid=$(running_pid "$bin" "$pidfile"); then
+            log "slurm.conf or cgroup.conf changed; restarting $name ($pid)"
+            stop_pid "$name" "$pid" "$bin"
+        fi
+    done
+fi
+
+# slurmctld registers the cluster in slurmdbd itself when it starts.
+if ! pid=$(running_pid "$SLURMCTLD" "$SLURMCTLD_PID"); then
     "$SLURMCTLD"
     pid=$(wait_pid "$SLURMCTLD" "$SLURMCTLD_PID") || die "slurmctld did not start (see /var/log/slurm/slurmctld.log)"
     record_pid slurmctld "$pid" "$SLURMCTLD"
@@ -239,6 +402,16 @@ while :; do
     fi
     sleep 0.2
 done
+
+# ---------------------------------------------------------------- accounting answers
+# The cluster is in slurmdbd once slurmctld has registered; then sacct answers (~0.1 s).
+while ! sacctmgr -n -P list cluster format=Cluster 2>/dev/null | grep -x ci >/dev/null; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+        die "cluster 'ci' not registered in slurmdbd after ${WAIT_S}s; see /var/log/slurm/slurmctld.log"
+    fi
+    sleep 0.2
+done
+out=$(timeout 10 sacct -n -X -j 1 2>&1) || die "sacct does not answer: $out"
 
 t1=$(date +%s.%N)
 echo "slurm-up: OK $(sinfo -V 2>/dev/null || echo slurm) node=localhost cpus=$cpus mem=${mem}M state=$state" \

@@ -462,3 +462,6 @@ def test_unknown_commands_and_bad_values_are_one_line(project: Project) -> None:
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         assert done.stderr.startswith("thesis-sweep: error:")
+    assert project.cli("stauts").stderr.count("Did you mean 'status'?") == 1
+    dry = project.cli("run", "--dryrun", "seed=1")
+    assert dry.returncode == 2 and "did you mean --dry-run?" in dry.stderr

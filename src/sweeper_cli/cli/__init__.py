@@ -66,6 +66,15 @@ def _root(
         os.environ["THESIS_SWEEP_DEBUG"] = "1"
 
 
+def _one_line(message: str) -> str:
+    """A click message on one line, each sentence once (click and typer both add their
+    "Did you mean ...?")."""
+    import re
+
+    sentences = re.split(r"(?<=[.?!])\s+", " ".join(message.split()))
+    return " ".join(dict.fromkeys(sentences))
+
+
 def _terminate(_signum: int, _frame: Any) -> None:
     raise Terminated
 
@@ -84,8 +93,7 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except click.UsageError as exc:
         where = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
-        message = " ".join(exc.format_message().split())
-        print(f"thesis-sweep: error: {message}{where}", file=sys.stderr)
+        print(f"thesis-sweep: error: {_one_line(exc.format_message())}{where}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as exc:
         print(f"thesis-sweep: error: {' '.join(exc.format_message().split())}", file=sys.stderr)

@@ -8,11 +8,23 @@ import typer
 
 from sweeper_cli import store
 from sweeper_cli.cli.console import print_json, stderr, stdout
-from sweeper_cli.errors import EXIT_OK
+from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.profiles import choose
 from sweeper_cli.settings import resolve
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def _refuse_unknown_options(ctx: typer.Context, args: list[str]) -> None:
+    """A misspelt flag gets a suggestion instead of being taken for a Hydra override."""
+    import difflib
+
+    known = [opt for param in ctx.command.params for opt in getattr(param, "opts", [])]
+    for arg in args:
+        if arg.startswith("--") and arg not in known:
+            close = difflib.get_close_matches(arg.split("=")[0], known, n=1, cutoff=0.8)
+            if close:
+                raise BadInput(f"unknown option {arg!r}; did you mean {close[0]}?")
 
 
 def run(
@@ -56,6 +68,7 @@ def run(
 ) -> int:
     """Run a sweep: one single Hydra run per combination."""
     every = [*(overrides or []), *ctx.args]
+    _refuse_unknown_options(ctx, every)
     flags: dict[str, Any] = {
         "name": name,
         "config_name": config_name,

@@ -1,9 +1,10 @@
 """Benchmark: a 1,000-job sweep submitted to the local Slurm, then `status` over it.
 
-Needs the single-node cluster of `scripts/ci/slurm-up.sh`. Counts the `sbatch` calls
-(through a logging shim on PATH), reports the wall time of `thesis-sweep run --backend
-slurm` (planning, validating 1,000 jobs, writing the layout, one submission) and of
-`status --json` while the array is queued/running, then cancels the array.
+Needs the single-node cluster of `scripts/ci/slurm-up.sh`. Counts the scheduler calls
+(through logging shims on PATH), reports the wall time of `thesis-sweep run --backend
+slurm` (planning, validating 1,000 jobs, writing the layout, one submission), of
+`status --json` while the array is queued/running, and how many scheduler calls a minute
+of `status --watch` makes (default poll: once per 30 s), then cancels the array.
 """
 
 from __future__ import annotations
@@ -32,8 +33,7 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str]:
 
 
 def main() -> None:
-    real = shutil.which("sbatch")
-    if real is None:
+    if shutil.which("sbatch") is None:
         sys.exit("sbatch not found: start the cluster with `bash scripts/ci/slurm-up.sh`")
     tmp = Path(tempfile.mkdtemp(prefix="bench-slurm-"))
     try:
@@ -41,11 +41,14 @@ def main() -> None:
         shutil.copytree(REPO / "configs", project / "configs")
         shutil.copytree(REPO / "examples", project / "examples")
         (project / "pyproject.toml").write_text(PYPROJECT)
-        shim_dir, calls = tmp / "shim", tmp / "sbatch-calls.txt"
+        shim_dir, calls = tmp / "shim", tmp / "scheduler-calls.txt"
         shim_dir.mkdir()
-        shim = shim_dir / "sbatch"
-        shim.write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{real}" "$@"\n')
-        shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
+        for command in ("sbatch", "sacct", "squeue", "scancel"):
+            target = shutil.which(command)
+            if target:
+                shim = shim_dir / command
+                shim.write_text(f'#!/bin/sh\necho {command} >> "{calls}"\nexec "{target}" "$@"\n')
+                shim.chmod(shim.stat().st_mode | stat.S_IEXEC)
         env = {**os.environ, "PATH": f"{shim_dir}{os.pathsep}{os.environ['PATH']}"}
         cli = [sys.executable, "-m", "sweeper_cli"]
         submit, _ = timed(
@@ -64,12 +67,17 @@ def main() -> None:
         )
         status, out = timed([*cli, "status", "--json"], project, env)
         doc = json.loads(out)
-        n_calls = len(calls.read_text().splitlines())
-        array = json.loads(
-            next((project / "outputs" / "multiruns").iterdir())
-            .joinpath("runs_index.json")
-            .read_text()
-        )["sweep"]["scheduler_ids"][0]
+        n_calls = calls.read_text().splitlines().count("sbatch")
+        calls.write_text("")
+        watch = subprocess.Popen(
+            [*cli, "status", "--watch", "--json"], cwd=project, env=env, stdout=subprocess.DEVNULL
+        )
+        time.sleep(60)
+        watch.kill()
+        watch.wait()
+        per_minute = len(calls.read_text().splitlines())
+        sweep = next((project / "outputs" / "multiruns").iterdir())
+        array = json.loads((sweep / "submit" / "submission-1.json").read_text())["scheduler_id"]
         subprocess.run(["scancel", array], check=False)
         print(f"jobs in the sweep                  {len(doc['jobs'])}")
         print(
@@ -83,6 +91,10 @@ def main() -> None:
         print(
             f"status --json while queued         {status:6.2f} s   target <= 1 s  "
             f"{'PASS' if status <= 1 else 'MISS'}"
+        )
+        print(
+            f"status --watch: scheduler calls    {per_minute} in 60 s   target <= 3  "
+            f"{'PASS' if per_minute <= 3 else 'MISS'}"
         )
         print(f"states seen: {doc['sweep']['counts']}")
     finally:

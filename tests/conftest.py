@@ -7,8 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,68 @@ def run_hydra_app(
         text=True,
         timeout=timeout,
     )
+
+
+# --- real schedulers ------------------------------------------------------------------------
+
+REQUIRED = os.environ.get("THESIS_SWEEP_REQUIRE_SCHEDULERS") == "1"
+
+
+def _available(probe: list[str]) -> bool:
+    if shutil.which(probe[0]) is None:
+        return False
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def require_scheduler(backend: str) -> None:
+    """Skip (or, with THESIS_SWEEP_REQUIRE_SCHEDULERS=1 as in CI, fail) without it."""
+    probe, script = {
+        "slurm": (["sinfo", "-h"], "scripts/ci/slurm-up.sh"),
+        "htcondor": (["condor_q"], "scripts/ci/htcondor-up.sh"),
+    }[backend]
+    if _available(probe):
+        return
+    message = f"{backend} is not running here: start it with `bash {script}`"
+    if REQUIRED:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(params=["slurm", "htcondor"])
+def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[str, Project]]:
+    """A project whose folders the scheduler's job user can use (HTCondor jobs run as an
+    ordinary user in the pool's chroot, so the test opens its folders to everyone)."""
+    backend = request.param
+    require_scheduler(backend)
+    base = Path(tempfile.mkdtemp(prefix="ts-cluster-", dir="/tmp"))
+    base.chmod(0o777)
+    project = make_project(base / "proj")
+    subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)
+    project.umask = 0o000 if backend == "htcondor" else None
+    try:
+        yield backend, project
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def wait_jobs(
+    project: Project, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 120
+) -> list[dict[str, Any]]:
+    """Poll the project's newest sweep until `done(jobs)`; fail with the jobs after timeout."""
+    return project.wait_until(done, timeout)
+
+
+def submissions(project: Project) -> list[dict[str, Any]]:
+    """The newest sweep's submission records, oldest first."""
+    sweep = project.sweeps()[-1]
+    files = sorted((sweep / "submit").glob("submission-*.json"), key=lambda p: int(p.stem[11:]))
+    return [json.loads(f.read_text()) for f in files]
+
+
+def add_profile(project: Project, name: str, table: str) -> None:
+    """Append `[tool.thesis-sweep.profiles.NAME]` with `table`'s TOML lines."""
+    path = project.root / "pyproject.toml"
+    path.write_text(path.read_text() + f"\n[tool.thesis-sweep.profiles.{name}]\n{table}\n")

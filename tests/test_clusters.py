@@ -1,88 +1,26 @@
-"""Real sweeps on a real single-node Slurm cluster and a real HTCondor pool.
-
-`scripts/ci/slurm-up.sh` and `scripts/ci/htcondor-up.sh` start them (`.ci/run` does).
-Without them these tests skip, naming the script; with THESIS_SWEEP_REQUIRE_SCHEDULERS=1
-(set by .ci/run) a missing scheduler is a failure.
-"""
+"""Real sweeps on a real single-node Slurm cluster and a real HTCondor pool (the `cluster`
+fixture in conftest.py: without the schedulers these tests skip, naming the script that
+starts them; in CI a missing scheduler is a failure)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Project, make_project
-
-REQUIRED = os.environ.get("THESIS_SWEEP_REQUIRE_SCHEDULERS") == "1"
-
-
-def _available(probe: list[str]) -> bool:
-    if shutil.which(probe[0]) is None:
-        return False
-    try:
-        return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
-    except subprocess.TimeoutExpired:
-        return False
-
-
-def _require(backend: str) -> None:
-    probe, script = {
-        "slurm": (["sinfo", "-h"], "scripts/ci/slurm-up.sh"),
-        "htcondor": (["condor_q"], "scripts/ci/htcondor-up.sh"),
-    }[backend]
-    if _available(probe):
-        return
-    message = f"{backend} is not running here: start it with `bash {script}`"
-    if REQUIRED:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-@pytest.fixture(params=["slurm", "htcondor"])
-def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[str, Project]]:
-    """A project whose folders the scheduler's job user can use (HTCondor jobs run as an
-    ordinary user in the pool's chroot, so the test opens its folders to everyone)."""
-    backend = request.param
-    _require(backend)
-    base = Path(tempfile.mkdtemp(prefix="ts-cluster-", dir="/tmp"))
-    base.chmod(0o777)
-    project = make_project(base / "proj")
-    subprocess.run(["chmod", "-R", "a+rwX", str(base)], check=True)
-    project.umask = 0o000 if backend == "htcondor" else None
-    try:
-        yield backend, project
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _wait(project: Project, done: Any, timeout: float = 120) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        jobs = project.status()["jobs"]
-        if done(jobs):
-            return jobs
-        time.sleep(1)
-    pytest.fail(f"the sweep did not get there in {timeout} s: {project.status()['jobs']}")
+from conftest import Project
+from conftest import submissions as _submissions
+from conftest import wait_jobs as _wait
 
 
 def _index(project: Project) -> dict[str, Any]:
     [sweep] = project.sweeps()
-    return json.loads((sweep / "runs_index.json").read_text())
-
-
-def _submissions(project: Project) -> list[dict[str, Any]]:
-    """The sweep's submission records, oldest first."""
-    [sweep] = project.sweeps()
-    files = sorted((sweep / "submit").glob("submission-*.json"), key=lambda p: int(p.stem[11:]))
-    return [json.loads(f.read_text()) for f in files]
+    data: dict[str, Any] = json.loads((sweep / "runs_index.json").read_text())
+    return data
 
 
 def test_sweep_lands_in_the_target_layout(cluster: tuple[str, Project]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import pytest
 
 from sweeper_cli import records, status, store
+from sweeper_cli.backends.base import Observation
 from sweeper_cli.decide import JobFacts, decide
 from sweeper_cli.records import Process, RecordProblem, parse_status
-from sweeper_cli.states import State
+from sweeper_cli.states import Cause, State
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 HERE = "here"
@@ -194,12 +196,150 @@ CANCEL_1 = {"upto": 1, "reason": "cancelled by the user"}
     ],
 )
 def test_decide(facts: JobFacts, state: State, why: str | None) -> None:
-    got_state, got_why = decide(facts, HERE, NOW, alive)
-    assert got_state is state
+    verdict = decide(facts, HERE, NOW, alive)
+    assert verdict.state is state
     if why is None:
-        assert got_why is None
+        assert verdict.reason is None
     else:
-        assert got_why is not None and why in got_why
+        assert verdict.reason is not None and why in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("record", "cause", "why"),
+    [
+        pytest.param(
+            rec(state="failed", attempt=1, exit_code=3), Cause.EXIT_CODE, "exit code 3", id="exit"
+        ),
+        pytest.param(
+            rec(state="failed", attempt=1, signal="SIGKILL"), Cause.SIGNAL, "SIGKILL", id="signal"
+        ),
+        pytest.param(
+            rec(state="failed", attempt=1, signal="SIGTERM", interrupted=True, reason="stopped"),
+            Cause.INTERRUPTED,
+            "stopped",
+            id="interrupted",
+        ),
+        pytest.param(
+            rec(state="cancelled", attempt=1, reason="by you"),
+            Cause.CANCELLED,
+            "by you",
+            id="cancel",
+        ),
+        pytest.param(
+            rec(state="failed", reason="not submitted: sbatch said no"),
+            Cause.NOT_SUBMITTED,
+            "sbatch said no",
+            id="not-submitted",
+        ),
+        pytest.param(
+            rec(attempt=1, checkpointed=True, reason="checkpointed (exit 85)"),
+            Cause.CHECKPOINTED,
+            "exit 85",
+            id="checkpointed",
+        ),
+    ],
+)
+def test_the_cause_of_an_end(record: records.StatusRecord, cause: Cause, why: str) -> None:
+    verdict = decide(JobFacts(record=record, submitted=True), HERE, NOW, alive)
+    assert verdict.cause is cause and why in str(verdict.reason)
+
+
+def _job(state: State, cause: Cause | None, attempts: int = 1) -> status.JobView:
+    return status.JobView(0, state, (), Path("."), attempts=attempts, cause=cause, reason="files")
+
+
+TIMEOUT = Observation(State.FAILED, "time limit: Slurm stopped it", Cause.TIME_LIMIT)
+OOM = Observation(State.FAILED, "out of memory: held by HTCondor", Cause.OUT_OF_MEMORY)
+REQUEUED = Observation(State.QUEUED, "slurm pending: BeginTime")
+HELD = Observation(State.QUEUED, "held: via condor_hold (condor_release runs it)", Cause.HELD)
+
+
+@pytest.mark.parametrize(
+    ("job", "seen", "state", "cause", "why"),
+    [
+        pytest.param(
+            _job(State.FAILED, Cause.INTERRUPTED),
+            TIMEOUT,
+            State.FAILED,
+            Cause.TIME_LIMIT,
+            "time limit",
+            id="time-limit",
+        ),
+        pytest.param(
+            _job(State.FAILED, Cause.SIGNAL),
+            OOM,
+            State.FAILED,
+            Cause.OUT_OF_MEMORY,
+            "out of memory",
+            id="oom",
+        ),
+        pytest.param(
+            _job(State.FAILED, Cause.INTERRUPTED),
+            REQUEUED,
+            State.QUEUED,
+            Cause.PREEMPTED,
+            "attempt 1 was stopped: slurm pending",
+            id="requeued",
+        ),
+        pytest.param(
+            _job(State.FAILED, Cause.INTERRUPTED),
+            HELD,
+            State.QUEUED,
+            Cause.HELD,
+            "condor_release",
+            id="held",
+        ),
+        pytest.param(
+            _job(State.LOST, Cause.LOST),
+            REQUEUED,
+            State.QUEUED,
+            None,
+            "slurm pending",
+            id="lost-then-requeued",
+        ),
+        pytest.param(
+            _job(State.LOST, Cause.LOST),
+            TIMEOUT,
+            State.FAILED,
+            Cause.TIME_LIMIT,
+            "time limit",
+            id="lost-time-limit",
+        ),
+        pytest.param(
+            _job(State.FAILED, Cause.INTERRUPTED),
+            Observation(State.FAILED, "slurm FAILED (exit 143) before its runner reported"),
+            State.FAILED,
+            Cause.INTERRUPTED,
+            "files",
+            id="unexplained-keeps-the-files-story",
+        ),
+    ],
+)
+def test_reconcile_merges_the_schedulers_word(
+    job: status.JobView, seen: Observation, state: State, cause: Cause | None, why: str
+) -> None:
+    merged = status.reconcile(job, seen, None, NOW, 120)
+    assert (merged.state, merged.cause) == (state, cause)
+    assert why in str(merged.reason)
+
+
+def test_a_fresh_interruption_waits_for_the_schedulers_word() -> None:
+    """Between a runner's SIGTERM and the scheduler's requeue showing in sacct, the job is
+    not called failed (a polling script would stop): it waits, then ends explained or not."""
+    stopped = replace(_job(State.FAILED, Cause.INTERRUPTED), end=NOW - timedelta(seconds=5))
+    transient = Observation(State.FAILED, "slurm FAILED (exit 143) before its runner reported")
+    waiting = status.reconcile(stopped, transient, None, NOW, 120)
+    assert waiting.state is State.QUEUED and "waiting for the scheduler" in str(waiting.reason)
+    assert status.reconcile(stopped, TIMEOUT, None, NOW, 120).cause is Cause.TIME_LIMIT
+    later = replace(stopped, end=NOW - timedelta(seconds=600))
+    assert status.reconcile(later, transient, None, NOW, 120).state is State.FAILED
+
+
+def test_a_job_the_scheduler_forgot_is_lost_only_after_the_grace() -> None:
+    queued = _job(State.QUEUED, None)
+    submitted = NOW - timedelta(seconds=60)
+    assert status.reconcile(queued, None, submitted, NOW, 120).state is State.QUEUED
+    assert status.reconcile(queued, None, submitted, NOW, 30).state is State.LOST
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""`status.reconcile`: merging one scheduler observation into a job that has not reported.
+"""`status.reconcile`: merging one scheduler observation into what a job's files say.
 
 Pure: no files, no scheduler. Where an observation comes from a parser, the parser reads
 the real recordings in tests/data.
@@ -14,7 +14,7 @@ import pytest
 
 from sweeper_cli.backends import htcondor, slurm
 from sweeper_cli.backends.base import Observation
-from sweeper_cli.states import State
+from sweeper_cli.states import Cause, State
 from sweeper_cli.status import JobView, reconcile
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -39,9 +39,9 @@ def ago(seconds: float) -> datetime:
     return NOW - timedelta(seconds=seconds)
 
 
-HELD = Observation(State.QUEUED, "held: Error from slot1_1@vm: Failed to open 'x'")
-RUNNING = Observation(State.RUNNING, "started; its runner has not reported yet")
-CANCELLED = Observation(State.CANCELLED, "removed (condor_rm) before it reported")
+HELD = Observation(State.QUEUED, "held: via condor_hold (condor_release runs it)", Cause.HELD)
+RUNNING = Observation(State.RUNNING, "running in Slurm; its runner has not reported yet")
+REMOVED = Observation(State.FAILED, "removed outside thesis-sweep (scancel)", Cause.REMOVED)
 FAILED = Observation(State.FAILED, "ended (exit 3) before its runner reported")
 PENDING = Observation(State.QUEUED, "slurm pending: JobArrayTaskLimit")
 
@@ -92,36 +92,33 @@ PENDING = Observation(State.QUEUED, "slurm pending: JobArrayTaskLimit")
             job(State.QUEUED), FAILED, ago(5), State.FAILED, FAILED.reason, id="queued-failed"
         ),
         pytest.param(
-            job(State.QUEUED),
-            CANCELLED,
-            ago(5),
-            State.CANCELLED,
-            CANCELLED.reason,
-            id="queued-cancelled",
+            job(State.QUEUED), REMOVED, ago(5), State.FAILED, REMOVED.reason, id="queued-removed"
         ),
+        # A runner gone without a word, and the scheduler runs the job again (a requeue
+        # after a node failure): it waits for its next attempt.
         pytest.param(
             job(State.LOST, "no heartbeat for more than 90 s"),
             PENDING,
             ago(5),
-            State.LOST,
-            "no heartbeat for more than 90 s",
-            id="lost-queued-obs-keeps-lost",
+            State.QUEUED,
+            PENDING.reason,
+            id="lost-then-requeued",
         ),
         pytest.param(
             job(State.LOST, "no heartbeat for more than 90 s"),
             HELD,
             ago(5),
-            State.LOST,
-            "no heartbeat for more than 90 s",
-            id="lost-held-obs-keeps-lost",
+            State.QUEUED,
+            HELD.reason,
+            id="lost-then-held",
         ),
         pytest.param(
             job(State.LOST, "no heartbeat for more than 90 s"),
-            CANCELLED,
+            REMOVED,
             ago(5),
-            State.CANCELLED,
-            CANCELLED.reason,
-            id="lost-cancelled",
+            State.FAILED,
+            REMOVED.reason,
+            id="lost-removed-by-an-admin",
         ),
         pytest.param(
             job(State.LOST, "no heartbeat for more than 90 s"),
@@ -142,8 +139,8 @@ def test_reconcile(
 ) -> None:
     after = reconcile(before, seen, submitted, NOW, GRACE)
     assert (after.state, after.reason) == (state, reason)
-    # only state and reason ever change
-    assert after == replace(before, state=state, reason=reason)
+    # only state, reason and cause ever change
+    assert after == replace(before, state=state, reason=reason, cause=after.cause)
 
 
 def test_reconcile_unknown_within_grace_is_the_same_job() -> None:
@@ -164,9 +161,10 @@ def test_reconcile_recorded_hold_from_event_log() -> None:
     text = text[: text.index("\n...\n", held_at) + 5]
     seen = htcondor.parse_event_log(text)["3.4"]
     after = reconcile(job(State.QUEUED), seen, ago(3600), NOW, GRACE)
-    assert after.state is State.QUEUED
+    # A missing input file (hold code 8) does not fix itself: the job ended, held.
+    assert (after.state, after.cause) == (State.FAILED, Cause.HELD)
     assert after.reason is not None
-    assert after.reason.startswith("held: Error from slot1_1@vm: Failed to open ")
+    assert after.reason.startswith("held by HTCondor: Error from slot1_1@vm: Failed to open ")
 
 
 def test_reconcile_recorded_slurm_pending() -> None:

@@ -151,7 +151,8 @@ def test_job_script_quotes_every_value() -> None:
 
 
 # HTCondor has no time-limit syntax of its own: the profile's Slurm-style limit becomes
-# `allowed_execute_duration` in seconds. Slurm's formats (man sbatch): "minutes",
+# `allowed_job_duration` in seconds (`allowed_execute_duration` would be ignored on a
+# shared file system: it needs file transfer). Slurm's formats (man sbatch): "minutes",
 # "minutes:seconds", "hours:minutes:seconds", "days-hours", "days-hours:minutes",
 # "days-hours:minutes:seconds".
 @pytest.mark.parametrize(
@@ -168,7 +169,7 @@ def test_job_script_quotes_every_value() -> None:
 def test_htcondor_time_limit(limit: str, seconds: int) -> None:
     profile = make_profile("p", {"backend": "htcondor", "time": limit})
     text = submit_text(profile, SWEEP)
-    assert f"allowed_execute_duration = {seconds}\n" in text
+    assert f"allowed_job_duration = {seconds}\n" in text
 
 
 def test_htcondor_throttles_with_late_materialization_and_has_no_partitions() -> None:
@@ -428,6 +429,7 @@ def test_make_profile_unknown_key_lists_valid_keys() -> None:
         [
             "account",
             "backend",
+            "checkpoint_exit_code",
             "cpus",
             "env",
             "extra",
@@ -502,3 +504,58 @@ def test_profile_json_round_trip(profile: Profile) -> None:
 @pytest.mark.parametrize("data", [None, {}], ids=["none", "empty"])
 def test_profile_from_json_old_index(data: dict[str, Any] | None) -> None:
     assert Profile.from_json(data, "slurm") == Profile(backend="slurm")
+
+
+def test_checkpoint_exit_code_goes_into_the_submit_file_and_the_job_script() -> None:
+    profile = make_profile("ck", {"backend": "htcondor", "checkpoint_exit_code": 85})
+    assert "checkpoint_exit_code = 85\n" in submit_text(profile, SWEEP)
+    assert "export THESIS_SWEEP_CHECKPOINT_EXIT_CODE=85\n" in job_text(profile, SWEEP)
+    with pytest.raises(BadInput, match="HTCondor's"):
+        make_profile("ck", {"backend": "slurm", "checkpoint_exit_code": 85})
+
+
+@pytest.mark.parametrize(
+    ("spec", "current", "expected"),
+    [
+        pytest.param("x2", "4G", "8G", id="double"),
+        pytest.param("x1.5", "1000M", "1500M", id="factor"),
+        pytest.param("8G", None, "8G", id="amount"),
+        pytest.param("x2", "200", "400M", id="plain-megabytes"),
+    ],
+)
+def test_more_memory(spec: str, current: str | None, expected: str) -> None:
+    from sweeper_cli.profiles import more_memory
+
+    assert more_memory(spec, current) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "current", "expected"),
+    [
+        pytest.param("2h", None, "02:00:00", id="hours"),
+        pytest.param("90m", None, "01:30:00", id="minutes"),
+        pytest.param("1d12h", None, "1-12:00:00", id="days-hours"),
+        pytest.param("x2", "00:01:00", "00:02:00", id="double"),
+        pytest.param("1-00:00:00", None, "1-00:00:00", id="slurm-form"),
+    ],
+)
+def test_more_time(spec: str, current: str | None, expected: str) -> None:
+    from sweeper_cli.profiles import more_time
+
+    assert more_time(spec, current) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "message"),
+    [
+        pytest.param("more_memory", ("x2", None), "no memory", id="factor-of-nothing"),
+        pytest.param("more_memory", ("lots", "1G"), "invalid --memory", id="memory-word"),
+        pytest.param("more_time", ("soon", None), "invalid --time", id="time-word"),
+        pytest.param("more_time", ("x2", None), "no time limit", id="time-factor-of-nothing"),
+    ],
+)
+def test_more_resources_refuses(name: str, args: tuple[str, str | None], message: str) -> None:
+    from sweeper_cli import profiles
+
+    with pytest.raises(BadInput, match=message):
+        getattr(profiles, name)(*args)

@@ -20,14 +20,12 @@ from sweeper_cli.backends import htcondor, slurm
 from sweeper_cli.backends.base import Observation
 from sweeper_cli.backends.cluster import compress
 from sweeper_cli.errors import BackendFailure
-from sweeper_cli.states import State
+from sweeper_cli.states import Cause, State
 
 DATA = Path(__file__).parent / "data"
 SLURM = DATA / "slurm"
 CONDOR = DATA / "htcondor"
 
-RUNNING_REASON = "started; its runner has not reported yet"
-REMOVED_REASON = "removed (condor_rm) before it reported"
 # The hold reason HTCondor recorded for job 3.4 (its `input` file does not exist).
 HOLD_TEXT = (
     "Error from slot1_1@vm: Failed to open '/tmp/htcondor-capture/no-such-input.txt' "
@@ -151,51 +149,110 @@ def test_parse_squeue_skips_stderr_noise() -> None:
     assert slurm.parse_squeue(slurm_text("squeue_bogus_id.stderr.txt")) == {}
 
 
-def _squeue_row(name: str, task: str) -> tuple[str, str]:
-    return slurm.parse_squeue(slurm_text(name))[task]
+WHERE = "submit/slurm-36_0.out"
+ENDS_WORDS = {
+    "TIMEOUT": "time limit: Slurm stopped it at its --time (TIMEOUT)",
+    "OUT_OF_MEMORY": "out of memory: killed at its --mem limit (Slurm OUT_OF_MEMORY)",
+}
 
 
-WHERE = "submit/slurm-10_0.out"
+# --- Slurm: sacct (with accounting) ------------------------------------------------------------
+
+
+def test_parse_sacct_recorded_end_states() -> None:
+    rows = slurm.parse_sacct(slurm_text("acct_sacct_x_done.txt"))
+    assert rows == {
+        "36_0": ("COMPLETED", "0:0", "None"),
+        "36_1": ("FAILED", "3:0", "None"),
+        "36_2": ("TIMEOUT", "0:0", "None"),
+        "36_3": ("OUT_OF_MEMORY", "0:125", "None"),
+        "36_4": ("CANCELLED by 0", "0:0", "None"),
+        "36_5": ("COMPLETED", "0:0", "None"),  # its second run, after a requeue
+    }
+
+
+def test_parse_sacct_after_a_slurmctld_restart() -> None:
+    """The same tasks after slurmctld restarted: the cancel loses its `by <uid>`."""
+    rows = slurm.parse_sacct(slurm_text("acct_sacct_x_after_ctld_restart.txt"))
+    assert rows["36_2"][0] == "TIMEOUT" and rows["36_4"][0] == "CANCELLED"
+
+
+def test_parse_sacct_expands_folded_pending_tasks() -> None:
+    # Not in the recordings (every task had started when sacct was asked): sacct folds
+    # tasks not started yet into one row, like squeue without -r.
+    text = "50|50_[2-4,7%2]|PENDING|0:0|JobArrayTaskLimit|00:00:00|00:01:00|1G|\n"
+    assert slurm.parse_sacct(text) == {
+        f"50_{t}": ("PENDING", "0:0", "JobArrayTaskLimit") for t in (2, 3, 4, 7)
+    }
 
 
 @pytest.mark.parametrize(
     ("name", "task", "expected"),
     [
         pytest.param(
-            "squeue_r_running_pending.txt",
-            "10_1",
-            Observation(State.QUEUED, "slurm pending: JobArrayTaskLimit"),
-            id="PENDING-JobArrayTaskLimit-queued-with-reason",
+            "acct_sacct_x_done.txt",
+            "36_2",
+            Observation(State.FAILED, ENDS_WORDS["TIMEOUT"], Cause.TIME_LIMIT),
+            id="TIMEOUT-time-limit",
         ),
         pytest.param(
-            "squeue_r_running_pending.txt",
-            "10_0",
-            Observation(State.RUNNING, RUNNING_REASON),
-            id="RUNNING-running",
+            "acct_sacct_x_done.txt",
+            "36_3",
+            Observation(State.FAILED, ENDS_WORDS["OUT_OF_MEMORY"], Cause.OUT_OF_MEMORY),
+            id="OUT_OF_MEMORY-memory",
         ),
         pytest.param(
-            "squeue_r_t_all_done.txt",
-            "10_0",
-            Observation(State.FAILED, f"slurm COMPLETED before the job reported (see {WHERE})"),
-            id="COMPLETED-without-report-failed",
+            "acct_sacct_x_done.txt",
+            "36_4",
+            Observation(
+                State.FAILED, "removed outside thesis-sweep (scancel by uid 0)", Cause.REMOVED
+            ),
+            id="CANCELLED-by-uid-removed",
         ),
         pytest.param(
-            "squeue_r_t_all_done.txt",
-            "10_1",
-            Observation(State.FAILED, f"slurm FAILED before the job reported (see {WHERE})"),
-            id="FAILED-failed",
+            "acct_sacct_x_after_ctld_restart.txt",
+            "36_4",
+            Observation(State.FAILED, "removed outside thesis-sweep (scancel)", Cause.REMOVED),
+            id="CANCELLED-without-uid",
         ),
         pytest.param(
-            "squeue_r_t_all_done.txt",
-            "10_2",
-            Observation(State.CANCELLED, "slurm cancelled before the job reported"),
-            id="CANCELLED-cancelled",
+            "acct_sacct_x_done.txt",
+            "36_1",
+            Observation(
+                State.FAILED, f"slurm FAILED (exit 3) before its runner reported (see {WHERE})"
+            ),
+            id="FAILED-exit-3",
+        ),
+        pytest.param(
+            "acct_sacct_x_midway.txt",
+            "36_5",
+            Observation(State.QUEUED, "slurm requeued"),
+            id="REQUEUED-queued",
+        ),
+        pytest.param(
+            "acct_sacct_x_midway.txt",
+            "36_2",
+            Observation(State.RUNNING, "running in Slurm; its runner has not reported yet"),
+            id="RUNNING",
         ),
     ],
 )
-def test_slurm_observation_of_recorded_states(name: str, task: str, expected: Observation) -> None:
-    state, reason = _squeue_row(name, task)
-    assert slurm.observation(state, reason, WHERE) == expected
+def test_slurm_observation_of_recorded_sacct_rows(
+    name: str, task: str, expected: Observation
+) -> None:
+    state, code, reason = slurm.parse_sacct(slurm_text(name))[task]
+    assert slurm.observation(state, reason, WHERE, code) == expected
+
+
+def test_slurm_observation_of_recorded_squeue_rows() -> None:
+    rows = slurm.parse_squeue(slurm_text("squeue_r_running_pending.txt"))
+    assert slurm.observation(*rows["10_1"], WHERE) == Observation(
+        State.QUEUED, "slurm pending: JobArrayTaskLimit"
+    )
+    pending = slurm.parse_squeue(slurm_text("acct_squeue_requeued_pending.txt"))["36_5"]
+    assert slurm.observation(*pending, WHERE) == Observation(
+        State.QUEUED, "slurm pending: BeginTime"
+    )
 
 
 def test_slurm_observation_pending_without_reason() -> None:
@@ -220,29 +277,46 @@ class FakeScheduler:
         return subprocess.CompletedProcess(list(argv), code, stdout, stderr)
 
 
-def test_slurm_observe_recorded_midway(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    fake = FakeScheduler((slurm_text("squeue_r_t_all_midway.txt"), "", 0))
+SACCT_CALL = ["sacct", "-X", "-P", "-n", f"--format={slurm.SACCT_FORMAT}", "-j"]
+SQUEUE_CALL = ["squeue", "-h", "-r", "-t", "all", "-j"]
+
+
+def test_slurm_observe_asks_sacct_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = FakeScheduler((slurm_text("acct_sacct_x_done.txt"), "", 0))
     monkeypatch.setattr(slurm, "run_scheduler", fake)
-    ids = {num: f"10_{num}" for num in range(4)}
-    seen = slurm.SlurmBackend().observe(tmp_path, ids)
-    assert fake.calls == [
-        ["squeue", "-h", "-r", "-t", "all", "-j", "10", "-o", slurm.SQUEUE_FORMAT]
-    ]
-    assert {num: obs.state for num, obs in seen.items()} == {
-        0: State.FAILED,
-        1: State.FAILED,
-        2: State.RUNNING,
-        3: State.QUEUED,
-    }
-    # the hint names the file render_sbatch's `--output=.../slurm-%A_%a.out` produces
-    assert seen[1].reason == "slurm FAILED before the job reported (see submit/slurm-10_1.out)"
+    seen = slurm.SlurmBackend().observe(tmp_path, {n: f"36_{n}" for n in range(6)})
+    assert fake.calls == [[*SACCT_CALL, "36"]]
+    assert seen[2].cause is Cause.TIME_LIMIT and seen[3].cause is Cause.OUT_OF_MEMORY
+
+
+def test_slurm_observe_without_accounting_falls_back_to_squeue(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for stderr in (
+        slurm_text("sacct_no_slurmdbd.stderr.txt"),  # a cluster without slurmdbd
+        slurm_text("acct_sacct_no_dbd.stderr.txt"),  # slurmdbd down
+    ):
+        fake = FakeScheduler(("", stderr, 1), (slurm_text("squeue_r_t_all_midway.txt"), "", 0))
+        monkeypatch.setattr(slurm, "run_scheduler", fake)
+        seen = slurm.SlurmBackend().observe(tmp_path, {num: f"10_{num}" for num in range(4)})
+        assert [call[0] for call in fake.calls] == ["sacct", "squeue"]
+        assert fake.calls[1] == [*SQUEUE_CALL, "10", "-o", slurm.SQUEUE_FORMAT]
+        assert {num: obs.state for num, obs in seen.items()} == {
+            0: State.FAILED,
+            1: State.FAILED,
+            2: State.RUNNING,
+            3: State.QUEUED,
+        }
 
 
 def test_slurm_observe_pending_task_cancelled_is_absent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     name = "squeue_r_t_all_done_pending_task_cancelled.txt"
-    monkeypatch.setattr(slurm, "run_scheduler", FakeScheduler((slurm_text(name), "", 0)))
+    no_dbd = slurm_text("sacct_no_slurmdbd.stderr.txt")
+    monkeypatch.setattr(
+        slurm, "run_scheduler", FakeScheduler(("", no_dbd, 1), (slurm_text(name), "", 0))
+    )
     seen = slurm.SlurmBackend().observe(tmp_path, {n: f"20_{n}" for n in range(4)})
     assert sorted(seen) == [0, 1, 3]  # 2 unknown: `reconcile` judges it after the grace
 
@@ -251,18 +325,20 @@ def test_slurm_observe_invalid_job_id_is_unknown_not_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """squeue exits 1 with the recorded stderr once slurmctld forgot the array."""
+    no_dbd = slurm_text("sacct_no_slurmdbd.stderr.txt")
     stderr = slurm_text("squeue_bogus_id.stderr.txt")
-    monkeypatch.setattr(slurm, "run_scheduler", FakeScheduler(("", stderr, 1)))
+    monkeypatch.setattr(slurm, "run_scheduler", FakeScheduler(("", no_dbd, 1), ("", stderr, 1)))
     assert slurm.SlurmBackend().observe(tmp_path, {0: "999999_0"}) == {}
 
 
 def test_slurm_observe_other_failure_raises(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # The recorded sacct stderr stands in for "some other squeue failure" (rc 1).
-    stderr = slurm_text("sacct_no_slurmdbd.stderr.txt")
-    monkeypatch.setattr(slurm, "run_scheduler", FakeScheduler(("", stderr, 1)))
-    with pytest.raises(BackendFailure, match="squeue failed"):
+    # Not in the recordings: an sacct failure that is not about missing accounting.
+    monkeypatch.setattr(
+        slurm, "run_scheduler", FakeScheduler(("", "sacct: error: Invalid user\n", 1))
+    )
+    with pytest.raises(BackendFailure, match="sacct failed"):
         slurm.SlurmBackend().observe(tmp_path, {0: "10_0"})
 
 
@@ -304,6 +380,14 @@ def _failed(how: str) -> Observation:
     return Observation(State.FAILED, f"ended ({how}) before its runner reported")
 
 
+RUNNING = Observation(State.RUNNING, htcondor.RUNNING_WORDS)
+IDLE = Observation(State.QUEUED, "idle")
+MEMORY = "Error from slot1_1@vm: memory usage exceeded request_memory"
+DURATION = "The job exceeded allowed job duration of 00:10"
+BY_RM = "via condor_rm (by user condoruser)"
+BY_HOLD = "via condor_hold (by user condoruser)"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -318,23 +402,23 @@ def _failed(how: str) -> Observation:
                 "3.0": _failed("exit 0"),
                 "3.1": _failed("exit 3"),
                 "3.2": _failed("signal 9"),
-                "3.3": Observation(State.CANCELLED, REMOVED_REASON),  # removed while running
-                "3.4": Observation(State.CANCELLED, REMOVED_REASON),  # held, then removed
+                "3.3": Observation(
+                    State.FAILED, f"removed outside thesis-sweep ({BY_RM})", Cause.REMOVED
+                ),
+                "3.4": Observation(
+                    State.FAILED, f"removed outside thesis-sweep ({BY_RM})", Cause.REMOVED
+                ),
             },
             id="mixed-final",
         ),
         pytest.param(
             _log_until("userlog_ok.log", "000", "2.2"),
-            {job: Observation(State.QUEUED, "idle") for job in ("2.0", "2.1", "2.2")},
+            {job: IDLE for job in ("2.0", "2.1", "2.2")},
             id="ok-just-submitted",
         ),
         pytest.param(
             _log_until("userlog_ok.log", "001", "2.1"),
-            {
-                "2.0": Observation(State.RUNNING, RUNNING_REASON),
-                "2.1": Observation(State.RUNNING, RUNNING_REASON),
-                "2.2": Observation(State.QUEUED, "idle"),
-            },
+            {"2.0": RUNNING, "2.1": RUNNING, "2.2": IDLE},
             id="ok-two-executing",
         ),
         pytest.param(
@@ -343,21 +427,67 @@ def _failed(how: str) -> Observation:
                 "3.0": _failed("exit 0"),
                 "3.1": _failed("exit 3"),
                 "3.2": _failed("signal 9"),
-                "3.3": Observation(State.RUNNING, RUNNING_REASON),
-                "3.4": Observation(State.QUEUED, f"held: {HOLD_TEXT}"),
+                "3.3": RUNNING,
+                "3.4": Observation(
+                    State.FAILED, f"held by HTCondor: {HOLD_TEXT} (hold code 8)", Cause.HELD
+                ),
             },
             id="mixed-at-hold",
         ),
         pytest.param(
-            _log_until("userlog_mixed.log", "004", "3.4"),
+            condor_text("policy_memory_userlog.log"),
             {
-                "3.0": _failed("exit 0"),
-                "3.1": _failed("exit 3"),
-                "3.2": _failed("signal 9"),
-                "3.3": Observation(State.RUNNING, RUNNING_REASON),
-                "3.4": Observation(State.QUEUED, "idle"),  # evicted (021 remote error ignored)
+                "22.0": Observation(
+                    State.FAILED, f"removed outside thesis-sweep ({BY_RM})", Cause.REMOVED
+                )
             },
-            id="mixed-evicted-before-hold",
+            id="memory-held-then-removed",
+        ),
+        pytest.param(
+            _log_until("policy_memory_userlog.log", "012", "22.0"),
+            {
+                "22.0": Observation(
+                    State.FAILED, f"out of memory: held by HTCondor ({MEMORY})", Cause.OUT_OF_MEMORY
+                )
+            },
+            id="memory-held",
+        ),
+        pytest.param(
+            _log_until("policy_memory_userlog.log", "004", "22.0"),
+            {
+                "22.0": Observation(
+                    State.QUEUED, "evicted by HTCondor: it runs again", Cause.PREEMPTED
+                )
+            },
+            id="memory-evicted-before-the-hold",
+        ),
+        pytest.param(
+            _log_until("policy_duration_userlog.log", "012", "23.0"),
+            {
+                "23.0": Observation(
+                    State.FAILED, f"time limit: held by HTCondor ({DURATION})", Cause.TIME_LIMIT
+                )
+            },
+            id="duration-held",
+        ),
+        pytest.param(
+            _log_until("policy_hold_release_userlog.log", "012", "25.0"),
+            {
+                "25.0": Observation(
+                    State.QUEUED, f"held: {BY_HOLD} (condor_release runs it)", Cause.HELD
+                )
+            },
+            id="user-hold",
+        ),
+        pytest.param(
+            _log_until("policy_hold_release_userlog.log", "013", "25.0"),
+            {"25.0": Observation(State.QUEUED, "released: it runs again")},
+            id="released",
+        ),
+        pytest.param(
+            condor_text("policy_hold_release_userlog.log"),
+            {"25.0": _failed("exit 0")},
+            id="ran-again-and-ended",
         ),
         pytest.param("", {}, id="empty-log"),
     ],
@@ -366,122 +496,78 @@ def test_parse_event_log(text: str, expected: dict[str, Observation]) -> None:
     assert htcondor.parse_event_log(text) == expected
 
 
-def test_parse_event_log_held_reason_is_hold_text() -> None:
-    held = htcondor.parse_event_log(_log_until("userlog_mixed.log", "012", "3.4"))["3.4"]
-    assert held.state is State.QUEUED
-    assert held.reason is not None
-    assert held.reason.startswith("held: ")
-    assert "Failed to open '/tmp/htcondor-capture/no-such-input.txt'" in held.reason
+# --- HTCondor: condor_q / condor_history -af:t ------------------------------------------------
 
 
-# --- HTCondor: condor_q / condor_history -af ---------------------------------------------------
-
-# What the backend asks condor_q and condor_history for (HTCondorBackend.observe), and the
-# columns parse_q reads: ClusterId ProcId JobStatus HoldReason.
-BACKEND_COLUMNS = ["ClusterId", "ProcId", "JobStatus", "HoldReason"]
-
-
-def _drop_column(text: str, index: int) -> str:
-    """The recorded `-af` lines without one column: `-af` separates values by exactly one
-    space, so this is what condor_q prints for the same jobs without that attribute. The
-    column dropped must come before the last one (HoldReason may hold spaces)."""
-    lines = []
-    for line in text.splitlines():
-        parts = line.split(" ", index + 1)
-        lines.append(" ".join(parts[:index] + parts[index + 1 :]))
-    return "".join(f"{line}\n" for line in lines)
-
-
-IDLE = Observation(State.QUEUED, "idle")
+def test_the_backend_asks_the_recorded_attributes() -> None:
+    """The `*_aft` recordings were made with exactly the attributes the backend asks."""
+    assert " ".join(htcondor.AD_ATTRIBUTES) in (CONDOR / "README.md").read_text()
 
 
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        pytest.param("q_af_idle.txt", {f"3.{p}": IDLE for p in range(5)}, id="idle"),
         pytest.param(
-            "q_af_running.txt",
-            {
-                "3.0": Observation(State.RUNNING, RUNNING_REASON),
-                "3.1": Observation(State.RUNNING, RUNNING_REASON),
-                "3.2": IDLE,
-                "3.3": IDLE,
-                "3.4": IDLE,
-            },
-            id="running",
+            "policy_memory_q_aft_held.txt",
+            Observation(
+                State.FAILED, f"out of memory: held by HTCondor ({MEMORY})", Cause.OUT_OF_MEMORY
+            ),
+            id="q-memory-held",
         ),
         pytest.param(
-            "q_af_held.txt",
-            {
-                "3.3": Observation(State.RUNNING, RUNNING_REASON),
-                "3.4": Observation(State.QUEUED, f"held: {HOLD_TEXT}"),
-            },
-            id="held",
+            "policy_duration_q_aft_held.txt",
+            Observation(
+                State.FAILED, f"time limit: held by HTCondor ({DURATION})", Cause.TIME_LIMIT
+            ),
+            id="q-duration-held",
         ),
-        pytest.param("q_af_after_done.txt", {}, id="after-done-empty"),
-        pytest.param("q_af_unknown_cluster.txt", {}, id="unknown-cluster-empty"),
+        pytest.param(
+            "policy_hold_release_q_aft_held.txt",
+            Observation(State.QUEUED, f"held: {BY_HOLD} (condor_release runs it)", Cause.HELD),
+            id="q-user-hold",
+        ),
+        pytest.param("policy_hold_release_q_aft_running_again.txt", RUNNING, id="q-running-again"),
+        pytest.param(
+            "policy_memory_history_aft.txt",
+            Observation(State.FAILED, f"removed outside thesis-sweep ({BY_RM})", Cause.REMOVED),
+            id="history-removed-while-held",
+        ),
+        pytest.param(
+            "policy_rm_running_history_aft.txt",
+            Observation(State.FAILED, f"removed outside thesis-sweep ({BY_RM})", Cause.REMOVED),
+            id="history-removed-while-running",
+        ),
+        pytest.param("policy_hold_release_history_aft.txt", _failed("exit 0"), id="history-done"),
+        pytest.param("policy_retries_history_aft.txt", _failed("exit 1"), id="history-retried"),
     ],
 )
-def test_parse_q_backend_columns(name: str, expected: dict[str, Observation]) -> None:
-    """The recorded snapshots were taken with `-af ClusterId ProcId JobStatus ExitCode
-    HoldReason`; the backend asks without ExitCode, so drop that (4th) column first."""
-    assert htcondor.parse_q(_drop_column(condor_text(name), 3)) == expected
+def test_parse_ads_recorded(name: str, expected: Observation) -> None:
+    [seen] = htcondor.parse_ads(condor_text(name)).values()
+    assert seen == expected
 
 
-def test_parse_q_hold_reason_keeps_its_spaces() -> None:
-    line = _drop_column(condor_text("q_af_held.txt"), 3).splitlines()[1]
-    # exaggerate the inner spacing: -af keeps the attribute value verbatim
-    spaced = line.replace("standard input:", "standard  input:   ")
-    held = htcondor.parse_q(spaced + "\n")["3.4"]
-    assert held.reason == "held: " + HOLD_TEXT.replace("standard input:", "standard  input:   ")
+def test_parse_ads_ignores_other_formats() -> None:
+    # `-af` (spaces), `-af:j` and the plain table are not the backend's format: none of them
+    # may be misread as jobs.
+    for name in (
+        "q_af_held.txt",
+        "q_af_j_held.txt",
+        "q_unknown_cluster.txt",
+        "q_hold_held.txt",
+        "policy_memory_q_af_held.txt",
+        "history_af_mixed.txt",
+    ):
+        assert htcondor.parse_ads(condor_text(name)) == {}, name
 
 
-def test_parse_q_on_recorded_columns_shows_the_extra_column() -> None:
-    """The raw recording (5 columns) read as 4: the state is right but the ExitCode value
-    (`undefined`) leaks into the hold reason. Not a backend bug (the backend asks for 4
-    columns) but a reason the recordings cannot be fed to parse_q unchanged."""
-    held = htcondor.parse_q(condor_text("q_af_held.txt"))["3.4"]
-    assert held == Observation(State.QUEUED, f"held: undefined {HOLD_TEXT}")
-
-
-def test_parse_q_ignores_af_j_and_table_output() -> None:
-    # `-af:j` puts `Cluster.Proc` first and the plain table has headers: neither is the
-    # backend's format, and neither may be misread as jobs.
-    for name in ("q_af_j_held.txt", "q_af_j_idle.txt", "q_unknown_cluster.txt", "q_hold_held.txt"):
-        assert htcondor.parse_q(condor_text(name)) == {}, name
-
-
-COMPLETED = Observation(State.FAILED, "completed without its runner reporting")
-REMOVED = Observation(State.CANCELLED, REMOVED_REASON)
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        pytest.param("history_af_ok.txt", {f"2.{p}": COMPLETED for p in range(3)}, id="history-ok"),
-        pytest.param(
-            "history_af_mixed.txt",
-            {"3.0": COMPLETED, "3.1": COMPLETED, "3.2": COMPLETED, "3.3": REMOVED, "3.4": REMOVED},
-            id="history-mixed",
-        ),
-        pytest.param("history_unknown_cluster.txt", {}, id="history-unknown-cluster"),
-    ],
-)
-def test_parse_q_on_recorded_history(name: str, expected: dict[str, Observation]) -> None:
-    """The history recordings use `-af ClusterId ProcId JobStatus ExitCode ExitBySignal
-    ExitSignal RemoveReason`, not the backend's `... JobStatus HoldReason`. The first three
-    columns agree, and parse_q only reads the 4th for held jobs (JobStatus 5, never in
-    history), so the states come out right either way; but the exit code / signal (exit 3,
-    signal 9 for 3.1 / 3.2) that history knows is not asked for, and thus not reported."""
-    assert htcondor.parse_q(condor_text(name)) == expected
-
-
-def test_parse_q_on_history_in_backend_columns() -> None:
-    # history rows in the backend's columns: HoldReason is `undefined` for every row here
-    recorded = condor_text("history_af_mixed.txt")
-    rows = [[*line.split(" ")[:3], "undefined"] for line in recorded.splitlines()]
-    text = "".join(" ".join(row) + "\n" for row in rows)
-    assert htcondor.parse_q(text) == htcondor.parse_q(recorded)
+def test_a_site_policy_hold_says_which_limit() -> None:
+    # Not in the recordings (the CI pool has no site policy): SYSTEM_PERIODIC_HOLD (code 26)
+    # and a job's periodic_hold (code 3) carry the site's own words.
+    assert htcondor.hold_observation(26, 0, "Job exceeded the walltime").cause is Cause.TIME_LIMIT
+    assert htcondor.hold_observation(3, 0, "Memory above 8 GB").cause is Cause.OUT_OF_MEMORY
+    assert htcondor.hold_observation(34, 0, "out of resources").cause is Cause.OUT_OF_MEMORY
+    other = htcondor.hold_observation(3, 0, "too many restarts")
+    assert other.state is State.FAILED and other.cause is Cause.HELD
 
 
 # --- HTCondor: observe() on recorded output ------------------------------------------------------
@@ -497,7 +583,7 @@ def test_htcondor_observe_reads_the_event_log_first(
     seen = htcondor.HTCondorBackend().observe(tmp_path, {n: f"3.{n}" for n in range(5)})
     assert fake.calls == []
     assert seen[1] == _failed("exit 3")
-    assert seen[4] == REMOVED
+    assert seen[4].cause is Cause.REMOVED
 
 
 def test_htcondor_observe_without_log_asks_condor_q_then_history(
@@ -505,14 +591,14 @@ def test_htcondor_observe_without_log_asks_condor_q_then_history(
 ) -> None:
     fake = FakeScheduler(
         (condor_text("q_af_after_done.txt"), "", 0),  # left the queue
-        (condor_text("history_af_mixed.txt"), "", 0),
+        (condor_text("policy_memory_history_aft.txt"), "", 0),
     )
     monkeypatch.setattr(htcondor, "run_scheduler", fake)
-    seen = htcondor.HTCondorBackend().observe(tmp_path, {n: f"3.{n}" for n in range(5)})
+    seen = htcondor.HTCondorBackend().observe(tmp_path, {0: "22.0"})
     assert [call[0] for call in fake.calls] == ["condor_q", "condor_history"]
-    for call in fake.calls:  # both ask the columns parse_q reads, HoldReason last
-        assert call[call.index("-af") + 1 :] == BACKEND_COLUMNS
-    assert seen == {0: COMPLETED, 1: COMPLETED, 2: COMPLETED, 3: REMOVED, 4: REMOVED}
+    for call in fake.calls:
+        assert call[call.index("-af:t") + 1 :] == list(htcondor.AD_ATTRIBUTES)
+    assert seen[0].cause is Cause.REMOVED
 
 
 # --- compress ------------------------------------------------------------------------------------

@@ -11,14 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sweeper_cli.records import Process, StatusRecord
 from sweeper_cli.runner import STALE_AFTER, cancels, record_alive
-from sweeper_cli.states import State
+from sweeper_cli.states import Cause, State
 
 Alive = Callable[[int, "int | None"], bool]
-Verdict = tuple[State, "str | None"]
+
+
+class Verdict(NamedTuple):
+    state: State
+    reason: str | None = None
+    cause: Cause | None = None
+
 
 GONE = "its runner and app are gone without recording an end"
 NEVER_STARTED = "never started: the sweep's launcher is gone (thesis-sweep resume starts it)"
@@ -60,21 +66,21 @@ def _cancel_reason(facts: JobFacts, default: str) -> str:
 def decide(facts: JobFacts, here: str, now: datetime, alive: Alive) -> Verdict:
     """The job's state now, and why when it is not plain."""
     if facts.problem:
-        return State.LOST, facts.problem
+        return Verdict(State.LOST, facts.problem, Cause.LOST)
     if not facts.run_dir_exists:
         if facts.creating:
-            return State.QUEUED, "being created"
+            return Verdict(State.QUEUED, "being created")
         if facts.incomplete:
-            return State.LOST, INTERRUPTED_CREATION
-        return State.LOST, "run dir is missing"
+            return Verdict(State.LOST, INTERRUPTED_CREATION, Cause.LOST)
+        return Verdict(State.LOST, "run dir is missing", Cause.LOST)
     record = facts.record
     if record is None:
-        return State.LOST, facts.record_problem or "status.json is missing"
+        return Verdict(State.LOST, facts.record_problem or "status.json is missing", Cause.LOST)
     if record.state is State.RUNNING:
         return _running(facts, record, here, now, alive)
     if record.state is State.QUEUED:
         return _queued(facts, record, here, now, alive)
-    return record.state, record.reason
+    return ended(record)
 
 
 def _running(
@@ -82,13 +88,13 @@ def _running(
 ) -> Verdict:
     if record_alive(record.raw, here, now, alive):
         if cancels(facts.cancel, record.attempt):
-            return State.RUNNING, "cancelling"
-        return State.RUNNING, None
+            return Verdict(State.RUNNING, "cancelling")
+        return Verdict(State.RUNNING)
     if cancels(facts.cancel, record.attempt):
-        return State.CANCELLED, _cancel_reason(facts, "cancelled")
+        return Verdict(State.CANCELLED, _cancel_reason(facts, "cancelled"), Cause.CANCELLED)
     if record.host != here:
-        return State.LOST, f"no heartbeat for more than {STALE_AFTER:.0f} s"
-    return State.LOST, GONE
+        return Verdict(State.LOST, f"no heartbeat for more than {STALE_AFTER:.0f} s", Cause.LOST)
+    return Verdict(State.LOST, GONE, Cause.LOST)
 
 
 def _queued(
@@ -100,17 +106,40 @@ def _queued(
         if isinstance(claimed, int) and not isinstance(claimed, bool):
             upcoming = max(upcoming, claimed)
         if record_alive(facts.next_claim, here, now, alive):
-            return State.RUNNING, "starting"
+            return Verdict(State.RUNNING, "starting")
         if cancels(facts.cancel, upcoming):
-            return State.CANCELLED, _cancel_reason(facts, "cancelled before it started")
-        return State.LOST, (
-            f"its runner stopped before starting attempt {upcoming} (see .sweep/runner.log)"
-        )
+            why = _cancel_reason(facts, "cancelled before it started")
+            return Verdict(State.CANCELLED, why, Cause.CANCELLED)
+        why = f"its runner stopped before starting attempt {upcoming} (see .sweep/runner.log)"
+        return Verdict(State.LOST, why, Cause.LOST)
     if cancels(facts.cancel, upcoming):
-        return State.CANCELLED, _cancel_reason(facts, "cancelled before it started")
+        why = _cancel_reason(facts, "cancelled before it started")
+        return Verdict(State.CANCELLED, why, Cause.CANCELLED)
     launcher_ok = launcher_alive(facts.launcher, here, alive)
     if facts.submitted is False:
-        return (State.QUEUED, "being submitted") if launcher_ok else (State.LOST, NEVER_SUBMITTED)
+        if launcher_ok:
+            return Verdict(State.QUEUED, "being submitted")
+        return Verdict(State.LOST, NEVER_SUBMITTED, Cause.NOT_SUBMITTED)
     if facts.submitted is None and not launcher_ok:
-        return State.LOST, NEVER_STARTED
-    return State.QUEUED, None
+        return Verdict(State.LOST, NEVER_STARTED, Cause.LOST)
+    if record.reason and record.checkpointed:
+        return Verdict(State.QUEUED, record.reason, Cause.CHECKPOINTED)
+    return Verdict(State.QUEUED)
+
+
+def ended(record: StatusRecord) -> Verdict:
+    """An ended attempt as its runner (or launcher) recorded it, with the cause."""
+    if record.state is State.SUCCEEDED:
+        return Verdict(State.SUCCEEDED, record.reason)
+    if record.state is State.CANCELLED:
+        return Verdict(State.CANCELLED, record.reason, Cause.CANCELLED)
+    if record.interrupted:
+        return Verdict(State.FAILED, record.reason, Cause.INTERRUPTED)
+    if record.reason and record.reason.startswith("not submitted"):
+        return Verdict(State.FAILED, record.reason, Cause.NOT_SUBMITTED)
+    if record.signal:
+        return Verdict(State.FAILED, record.reason or f"killed by {record.signal}", Cause.SIGNAL)
+    if record.exit_code is not None:
+        why = record.reason or f"failed with exit code {record.exit_code}"
+        return Verdict(State.FAILED, why, Cause.EXIT_CODE)
+    return Verdict(record.state, record.reason)

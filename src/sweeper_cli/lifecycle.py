@@ -14,7 +14,7 @@ from sweeper_cli import store
 from sweeper_cli.backends.base import JobRef
 from sweeper_cli.errors import BadInput
 from sweeper_cli.runner import GRACE_SECONDS, highest_claim, hostname, now_iso
-from sweeper_cli.states import State
+from sweeper_cli.states import Cause, State
 from sweeper_cli.status import JobView, SweepView, observe
 
 RESUMABLE = frozenset({State.FAILED, State.CANCELLED, State.LOST})
@@ -55,14 +55,17 @@ class ResumeChoice:
 
 
 def choose_for_resume(
-    view: SweepView, nums: Iterable[int] | None, failed_only: bool
+    view: SweepView, nums: Iterable[int] | None, failed_only: bool, cause: Cause | None = None
 ) -> ResumeChoice:
-    """Jobs to relaunch: ended without success; only failed ones with `failed_only`."""
+    """Jobs to relaunch: ended without success; only failed ones with `failed_only`, only
+    those that ended by `cause` when given."""
     relaunch: list[JobView] = []
     skipped: list[tuple[JobView, str]] = []
     wanted = {State.FAILED} if failed_only else RESUMABLE
     for job in pick(view, nums):
-        if job.state in wanted:
+        if job.state in wanted and cause is not None and job.cause is not cause:
+            skipped.append((job, f"{job.state.value} ({job.reason or 'no reason'})"))
+        elif job.state in wanted:
             relaunch.append(job)
         elif job.state is State.SUCCEEDED:
             skipped.append((job, "succeeded"))

@@ -34,6 +34,7 @@ class Profile:
     partition: str | None = None
     account: str | None = None
     max_parallel: int | None = None
+    checkpoint_exit_code: int | None = None  # HTCondor: exit code that means "run me again"
     python: str | None = None
     setup: tuple[str, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
@@ -55,6 +56,104 @@ class Profile:
             "extra": list(self.extra),
             "env": dict(self.env),
         }
+
+
+def time_seconds(limit: str) -> int:
+    """A Slurm-style time limit in seconds: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`."""
+    days, dash, clock = limit.partition("-")
+    if not dash:
+        days, clock = "0", limit
+    parts = [int(p) for p in clock.split(":")]
+    if dash:  # after a day count the clock starts with hours
+        hours, minutes, seconds = [*parts, 0, 0][:3]
+    elif len(parts) == 1:
+        hours, minutes, seconds = 0, parts[0], 0
+    elif len(parts) == 2:
+        hours, minutes, seconds = 0, parts[0], parts[1]
+    else:
+        hours, minutes, seconds = parts
+    return ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def format_time(seconds: int) -> str:
+    """Seconds as a Slurm-style limit (`H:MM:SS`, or `D-HH:MM:SS` from a day on)."""
+    minutes, secs = divmod(max(1, seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{days}-{clock}" if days else clock
+
+
+_UNITS_MB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])", re.IGNORECASE)
+_FACTOR = re.compile(r"[x*](\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def memory_mb(text: str) -> int:
+    """`4G`, `4096M`, `4096` (megabytes, as sbatch and HTCondor read it), `512K`, `1T`."""
+    number, unit = (text[:-1], text[-1].upper()) if text[-1:].isalpha() else (text, "M")
+    return max(1, int(float(number) * _UNITS_MB[unit] + 0.999))
+
+
+def format_memory(mb: int) -> str:
+    return f"{mb // 1024}G" if mb % 1024 == 0 else f"{mb}M"
+
+
+def _factor(spec: str) -> float | None:
+    match = _FACTOR.fullmatch(spec.strip())
+    return float(match.group(1)) if match else None
+
+
+def more_memory(spec: str, current: str | None) -> str:
+    """`--memory` of resume: an amount (`8G`), or a factor of the current one (`x2`)."""
+    factor = _factor(spec)
+    if factor is None:
+        if not _MEMORY.fullmatch(spec.strip()):
+            raise BadInput(f"invalid --memory {spec!r}: give an amount (8G, 4096M) or x2")
+        return spec.strip()
+    if current is None:
+        raise BadInput(
+            f"--memory {spec}: these jobs asked for no memory of their own; give an "
+            "amount such as --memory 8G"
+        )
+    return format_memory(int(memory_mb(current) * factor + 0.5))
+
+
+def more_time(spec: str, current: str | None) -> str:
+    """`--time` of resume: `2h`, `90m`, `1d12h`, a Slurm limit (`1-12:00:00`), or `x2`."""
+    text = spec.strip()
+    factor = _factor(text)
+    if factor is not None:
+        if current is None:
+            raise BadInput(f"--time {spec}: these jobs had no time limit; give one (--time 2h)")
+        return format_time(int(time_seconds(current) * factor + 0.5))
+    if _TIME.fullmatch(text):
+        return text
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts).lower() != text.lower():
+        raise BadInput(f"invalid --time {spec!r}: give 2h, 90m, 1-12:00:00 or x2")
+    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return format_time(int(sum(float(n) * scale[u.lower()] for n, u in parts)))
+
+
+def with_resources(
+    profile: Profile,
+    memory: str | None = None,
+    time: str | None = None,
+    cpus: int | None = None,
+    gpus: int | None = None,
+) -> Profile:
+    """The profile with more (or other) resources, as `resume` asks for them."""
+    changes: dict[str, Any] = {}
+    if memory is not None:
+        changes["memory"] = more_memory(memory, profile.memory)
+    if time is not None:
+        changes["time"] = more_time(time, profile.time)
+    if cpus is not None:
+        changes["cpus"] = cpus
+    if gpus is not None:
+        changes["gpus"] = gpus
+    return Profile(**{**profile.__dict__, **changes})
 
 
 def _positive(name: str, key: str, value: Any) -> int:
@@ -99,7 +198,7 @@ def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
     if backend not in BACKENDS:
         raise BadInput(f"profile {name!r}: backend must be one of {', '.join(BACKENDS)}")
     values["backend"] = backend
-    for key in ("cpus", "gpus", "max_parallel"):
+    for key in ("cpus", "gpus", "max_parallel", "checkpoint_exit_code"):
         if key in table:
             values[key] = _positive(name, key, table[key])
     if "memory" in table:
@@ -141,6 +240,11 @@ def choose(profiles: Mapping[str, Any], wanted: str | None, backend_flag: str | 
 
 
 def _fits_backend(profile: Profile) -> Profile:
+    if profile.checkpoint_exit_code and profile.backend != "htcondor":
+        raise BadInput(
+            f"profile {profile.name!r}: checkpoint_exit_code is HTCondor's; Slurm jobs "
+            "are requeued with scontrol requeue instead"
+        )
     if profile.backend == "htcondor" and profile.partition:
         raise BadInput(
             f"profile {profile.name!r}: HTCondor has no partitions; express the site's rule "

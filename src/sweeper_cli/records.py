@@ -84,6 +84,7 @@ class StatusRecord:
     reason: str | None = None
     scheduler_id: str | None = None
     interrupted: bool = False
+    checkpointed: bool = False  # queued again by the scheduler after a checkpoint exit
     launcher: Process | None = None  # queued jobs: who will start (or submit) them
     after_submission: int = 0  # queued cluster jobs: submissions made before the requeue
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
@@ -114,6 +115,7 @@ def parse_status(data: Any) -> StatusRecord:
         reason=_get(data, "reason", (str,), what),
         scheduler_id=_get(data, "scheduler_id", (str,), what),
         interrupted=bool(_get(data, "interrupted", (bool,), what)),
+        checkpointed=bool(_get(data, "checkpointed", (bool,), what)),
         launcher=Process.parse(data.get("launcher"), f"{what} 'launcher'"),
         after_submission=_get(data, "after_submission", (int,), what) or 0,
         raw=data,

@@ -393,6 +393,15 @@ class Runner:
             return EXIT_NOT_STARTED
         return self._attempt(info, done)
 
+    def record(self, record: Record) -> None:
+        """Write this attempt's status, unless a newer attempt owns the job by now (a
+        scheduler that restarted it before this runner finished)."""
+        newest = highest_claim(self.meta)
+        if newest > self.attempt:
+            self.say(f"attempt {newest} has started: attempt {self.attempt} records nothing more")
+            return
+        write_json(self.meta / STATUS_FILE, record)
+
     def _spec(self) -> Record:
         spec = read_json(self.meta / SPEC_FILE)
         argv, env, cwd = spec.get("argv"), spec.get("env", {}), spec.get("cwd")
@@ -457,7 +466,7 @@ class Runner:
         record.update(pid=popen.pid, pid_start=start_ticks(popen.pid))
         record["heartbeat"] = record["start"]
         try:
-            write_json(self.meta / STATUS_FILE, record)
+            self.record(record)
         except OSError as exc:
             # Nobody could ever see this app: stop it rather than let it run unobserved.
             signal_group(popen.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
@@ -473,6 +482,16 @@ class Runner:
             request = None
         record.update(end_fields(returncode, self.signalled, request))
         record["end"] = record["heartbeat"] = now_iso()
+        if checkpoint_exit(returncode, self.signalled):
+            # The scheduler runs the job again at once (HTCondor's checkpoint_exit_code):
+            # the job is not finished, and the next runner continues it.
+            record.update(
+                state=QUEUED,
+                checkpointed=True,
+                reason=f"checkpointed (exit {returncode}): the scheduler runs it again",
+                after_submission=0,
+                launcher=None,
+            )
         code = 128 - returncode if returncode < 0 else returncode
         if record["state"] == CANCELLED and code == 0:
             code = 130
@@ -487,7 +506,7 @@ class Runner:
             except subprocess.TimeoutExpired:
                 record["heartbeat"] = now_iso()
                 try:
-                    write_json(self.meta / STATUS_FILE, record)
+                    self.record(record)
                 except OSError as exc:  # the app goes on; the next beat tries again
                     if not complained:
                         self.say(f"cannot record a heartbeat: {exc}")
@@ -497,12 +516,19 @@ class Runner:
         for delay in (0.0, 1.0, 3.0):  # a full disk may get space back in a moment
             time.sleep(delay)
             try:
-                write_json(self.meta / STATUS_FILE, record)
+                self.record(record)
                 return code
             except OSError as exc:
                 failure = exc
         self.say(f"cannot record the end ({record['state']}): {failure}")
         return EXIT_CANNOT_RECORD
+
+
+def checkpoint_exit(returncode: int, signalled: int | None) -> bool:
+    """Whether the app exited with the scheduler's checkpoint exit code (set in the job's
+    environment when the profile asks for one)."""
+    code = os.environ.get("THESIS_SWEEP_CHECKPOINT_EXIT_CODE", "")
+    return signalled is None and code.isdigit() and returncode == int(code)
 
 
 def end_fields(returncode: int, signalled: int | None, request: Record | None) -> Record:

@@ -39,6 +39,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "sweep_dir_pattern": (DEFAULT_SWEEP_DIR_PATTERN, "str"),
     "jobs": (1, "int"),
     "max_jobs": (100_000, "int"),
+    "poll_seconds": (30.0, "seconds"),
     "validate": (True, "bool"),
     "profile": (None, "str"),
 }
@@ -85,6 +86,11 @@ def _parse(key: str, raw: Any, kind: str, origin: str, base: Path) -> Any:
             if value < 1:
                 raise ValueError
             return value
+        if kind == "seconds":
+            number = float(raw)
+            if not number > 0:
+                raise ValueError
+            return number
         if kind == "bool":
             if isinstance(raw, bool):
                 return raw

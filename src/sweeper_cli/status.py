@@ -20,7 +20,7 @@ from sweeper_cli import records, store
 from sweeper_cli.backends.base import Observation
 from sweeper_cli.decide import JobFacts, decide, launcher_alive
 from sweeper_cli.runner import cancel_request, highest_claim, hostname, is_alive
-from sweeper_cli.states import ORDER, State
+from sweeper_cli.states import ORDER, Cause, State
 
 Alive = Callable[[int, "int | None"], bool]
 
@@ -45,6 +45,8 @@ class JobView:
     attempts: int = 0
     reason: str | None = None
     scheduler_id: str | None = None
+    cause: Cause | None = None
+    submissions: tuple[records.Submission, ...] = ()  # cluster: each one that held the job
 
     def duration(self, now: datetime | None = None) -> float | None:
         if self.start is None:
@@ -79,8 +81,27 @@ class JobView:
             "host": self.host,
             "attempts": self.attempts,
             "reason": self.reason,
+            "cause": None if self.cause is None else self.cause.value,
             "scheduler_id": self.scheduler_id,
+            "resources": resources(self.submissions[-1]) if self.submissions else None,
+            "submissions": [
+                {
+                    "scheduler_id": sub.job_ids[self.num],
+                    "submitted": _iso(sub.submitted),
+                    "resources": resources(sub),
+                }
+                for sub in self.submissions
+            ],
         }
+
+
+RESOURCE_KEYS = ("cpus", "memory", "gpus", "time", "partition", "account")
+
+
+def resources(submission: records.Submission) -> dict[str, Any]:
+    """The resources a submission asked for (from the profile it recorded)."""
+    profile = submission.profile or {}
+    return {key: profile.get(key) for key in RESOURCE_KEYS}
 
 
 @dataclass
@@ -91,6 +112,7 @@ class SweepView:
     submissions: list[records.Submission] = field(default_factory=list)
     warning: str | None = None
     launching: bool = False  # a live process holds the launch lock (run, resume)
+    answers: dict[int, Observation] = field(default_factory=dict)  # the scheduler's last word
 
     @property
     def header(self) -> records.SweepHeader:
@@ -170,13 +192,16 @@ def observe_job(entry: records.JobEntry, run_dir: Path | None, ctx: _Context) ->
         launcher=(record.launcher if record else None) or ctx.launcher,
         submitted=submitted,
     )
-    state, reason = decide(facts, ctx.here, ctx.now, ctx.alive)
+    state, reason, cause = decide(facts, ctx.here, ctx.now, ctx.alive)
+    held = tuple(sub for sub in ctx.submissions if entry.num in sub.job_ids)
     if record is None:
-        return replace(base, state=state, reason=reason)
+        return replace(base, state=state, reason=reason, cause=cause, submissions=held)
     return replace(
         base,
         state=state,
         reason=reason,
+        cause=cause,
+        submissions=held,
         exit_code=record.exit_code,
         signal=record.signal,
         start=record.start,
@@ -202,18 +227,68 @@ def observe_run(num: int, run_dir: Path, alive: Alive = is_alive) -> JobView:
     return observe_job(records.JobEntry(num), run_dir, ctx)
 
 
+# Ends the scheduler can explain better than the job's files (a runner stopped from
+# outside, an app killed by a signal, a runner gone without a word).
+ASK_ABOUT = frozenset({Cause.INTERRUPTED, Cause.SIGNAL, Cause.LOST})
+EXPLAINED = frozenset(
+    {
+        Cause.TIME_LIMIT,
+        Cause.OUT_OF_MEMORY,
+        Cause.PREEMPTED,
+        Cause.NODE_FAILURE,
+        Cause.REMOVED,
+        Cause.HELD,
+    }
+)
+
+
+def needs_scheduler(job: JobView) -> bool:
+    """Whether a cluster job's files leave a question the scheduler can answer."""
+    if not job.scheduler_id or job.run_dir is None or job.reason == "run dir is missing":
+        return False
+    return job.state is State.QUEUED or job.cause in ASK_ABOUT
+
+
+# How long a runner's "stopped from outside" waits for the scheduler to say what it did
+# (a requeue shows in sacct a few seconds after the SIGTERM), before it counts as an end.
+SETTLE_SECONDS = 60.0
+
+
+def _settling(job: JobView, seen: Observation | None, now: datetime) -> bool:
+    """An attempt stopped from outside that the scheduler has not explained yet."""
+    if job.cause is not Cause.INTERRUPTED or job.end is None:
+        return False
+    if seen is not None and (seen.cause in EXPLAINED or not seen.state.is_terminal()):
+        return False
+    return (now - job.end).total_seconds() < SETTLE_SECONDS
+
+
 def reconcile(
     job: JobView, seen: Observation | None, submitted: datetime | None, now: datetime, grace: float
 ) -> JobView:
-    """Merge what the scheduler says into a job that has not reported (pure)."""
+    """Merge what the scheduler says into what the job's files say (pure).
+
+    The files win where they know the end (the runner recorded it); the scheduler says
+    where a job waits or runs, why an attempt was stopped from outside (a time limit, a
+    memory limit, a preemption, an admin) and whether it runs again (a requeue, a release).
+    """
+    if _settling(job, seen, now):
+        why = "stopped from outside moments ago; waiting for the scheduler's word (a requeue?)"
+        return replace(job, state=State.QUEUED, reason=why)
     if seen is None:
         if job.state is State.QUEUED and submitted and (now - submitted).total_seconds() > grace:
             why = "the scheduler no longer knows it and it never reported"
-            return replace(job, state=State.LOST, reason=why)
+            return replace(job, state=State.LOST, reason=why, cause=Cause.LOST)
         return job
-    if job.state is State.LOST and seen.state is State.QUEUED:
-        return job  # its runner started, then vanished: the file's story wins
-    return replace(job, state=seen.state, reason=seen.reason)
+    if job.state is State.QUEUED or job.state is State.LOST:
+        return replace(job, state=seen.state, reason=seen.reason, cause=seen.cause)
+    if seen.state in (State.QUEUED, State.RUNNING):  # stopped, and the scheduler reruns it
+        stopped = f"attempt {job.attempts} was stopped: " if job.attempts else ""
+        cause = seen.cause or Cause.PREEMPTED
+        return replace(job, state=seen.state, reason=f"{stopped}{seen.reason}", cause=cause)
+    if seen.cause in EXPLAINED:
+        return replace(job, reason=seen.reason, cause=seen.cause)
+    return job
 
 
 def submitted_at(view: SweepView, num: int) -> datetime | None:
@@ -224,38 +299,43 @@ def submitted_at(view: SweepView, num: int) -> datetime | None:
     return None
 
 
-def _ask_scheduler(view: SweepView, now: datetime) -> None:
-    """One batched scheduler query for the jobs whose files do not tell the end."""
+def _merge_scheduler(
+    view: SweepView, now: datetime, ask: bool, answers: dict[int, Observation] | None
+) -> None:
+    """One batched scheduler query for the jobs whose files leave a question (when `ask`;
+    else the `answers` of an earlier query), merged into their views."""
     from sweeper_cli.backends import get_backend
     from sweeper_cli.backends.cluster import LOST_GRACE
     from sweeper_cli.errors import SweepError
 
-    unsure = {
-        j.num: j.scheduler_id
-        for j in view.jobs
-        if j.state in (State.QUEUED, State.LOST)
-        and j.scheduler_id
-        and j.run_dir is not None
-        and j.reason != "run dir is missing"
-    }
+    unsure = {j.num: str(j.scheduler_id) for j in view.jobs if needs_scheduler(j)}
     if not unsure:
         return
-    try:
-        backend = get_backend(view.header.backend)
-        seen = backend.poll(view.sweep_dir, {n: str(s) for n, s in unsure.items()})
-    except SweepError as exc:
-        view.warning = f"scheduler not asked: {exc}"
+    if ask:
+        try:
+            answers = get_backend(view.header.backend).poll(view.sweep_dir, unsure)
+        except SweepError as exc:
+            view.warning = f"scheduler not asked: {exc}"
+            return
+    elif answers is None:
         return
+    view.answers = dict(answers)
     view.jobs = [
-        reconcile(j, seen.get(j.num), submitted_at(view, j.num), now, LOST_GRACE)
+        reconcile(j, answers.get(j.num), submitted_at(view, j.num), now, LOST_GRACE)
         if j.num in unsure
         else j
         for j in view.jobs
     ]
 
 
-def observe(sweep_dir: Path, ask_scheduler: bool = True, alive: Alive = is_alive) -> SweepView:
-    """The whole sweep as known from its files (and, for cluster sweeps, its scheduler)."""
+def observe(
+    sweep_dir: Path,
+    ask_scheduler: bool = True,
+    alive: Alive = is_alive,
+    answers: dict[int, Observation] | None = None,
+) -> SweepView:
+    """The whole sweep as known from its files and, for cluster sweeps, its scheduler:
+    asked now (`ask_scheduler`), or its earlier `answers` reused (polite polling)."""
     index = store.read_index(sweep_dir)
     header = index.header
     here = hostname()
@@ -285,8 +365,8 @@ def observe(sweep_dir: Path, ask_scheduler: bool = True, alive: Alive = is_alive
         and holder.pid != os.getpid()  # the launcher asking about its own sweep
         and alive(holder.pid, holder.pid_start)
     )
-    if ask_scheduler and cluster:
-        _ask_scheduler(view, now)
+    if cluster:
+        _merge_scheduler(view, now, ask_scheduler, answers)
     return view
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from sweeper_cli.states import State
+from sweeper_cli.states import Cause, State
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,12 @@ class Event:
 
 @dataclass(frozen=True)
 class Observation:
-    """What a scheduler says of a job that has not reported through its status file."""
+    """What a scheduler says of a job whose files do not tell the whole story: its state
+    there, in words, and the cause when the scheduler ended or holds it."""
 
     state: State
     reason: str | None = None
+    cause: Cause | None = None
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,25 @@
 r"""HTCondor: one cluster per launch (`queue num from` an item list), status from the job
 event log (then `condor_q` / `condor_history`), `condor_rm` to cancel.
 
-Facts this relies on (HTCondor 23, condor_submit(1), condor_q(1), the job event log):
+Facts this relies on (HTCondor 23, condor_submit(1), condor_q(1), the job event log, and
+the recordings in tests/data/htcondor):
 - Jobs of `queue num from FILE` get ProcIds 0, 1, ... in the order of the file's lines;
   `condor_submit -terse` prints `<cluster>.<first> - <cluster>.<last>`.
-- The event log (`log =`) records per job: 000 submitted, 001 executing, 004 evicted,
-  005 terminated ("(1) Normal termination (return value N)" or "(0) Abnormal termination
-  (signal S)"), 009 aborted (condor_rm), 012 held (reason on the next line), 013 released.
+- The event log (`log =`) is a list of blocks, each a header line
+  `NNN (<cluster>.<proc>.000) <date> <text>`, detail lines, then `...`: 000 submitted,
+  001 executing, 004 evicted, 005 terminated ("(1) Normal termination (return value N)" or
+  "(0) Abnormal termination (signal S)"), 009 aborted ("via condor_rm (by user u)"),
+  012 held (the reason, then "Code C Subcode S"), 013 released.
+- Hold codes: 1 condor_hold, 15 submitted on hold, 16 spooling (a release runs it again);
+  34 out of resources and 21 with a memory reason (HOLD_IF_MEMORY_EXCEEDED) mean memory;
+  46 allowed_job_duration, 47 allowed_execute_duration mean time; 3 and 26 are site
+  policies (their reason says which limit). An evicted or released job is rerun from scratch.
 - JobStatus: 1 idle, 2 running, 3 removed, 4 completed, 5 held, 6 transferring output,
-  7 suspended. `-af` prints `undefined` for a missing attribute.
+  7 suspended. `-af:t` separates values with tabs (reasons hold spaces); a missing
+  attribute is `undefined`.
+- A time limit that holds on a shared file system (no file transfer) is
+  `allowed_job_duration`; `allowed_execute_duration` needs file transfer.
+- `checkpoint_exit_code = N`: a job exiting N is run again at once, in the same slot.
 - In a submit file `$` starts a macro (`$(x)`, `$ENV(x)`, `$RANDOM_CHOICE(...)`): a path
   holding it cannot be written literally; values are stripped and a trailing `\` continues
   the line.
@@ -17,7 +28,7 @@ Facts this relies on (HTCondor 23, condor_submit(1), condor_q(1), the job event 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from sweeper_cli import store
@@ -25,30 +36,30 @@ from sweeper_cli.backends.base import Observation, Submission
 from sweeper_cli.backends.cluster import ClusterBackend
 from sweeper_cli.backends.commands import SUBMIT_TIMEOUT, first_line, run_scheduler
 from sweeper_cli.errors import BackendFailure
-from sweeper_cli.profiles import Profile
-from sweeper_cli.states import State
+from sweeper_cli.profiles import Profile, time_seconds
+from sweeper_cli.states import Cause, State
 
-_EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) ")
+_EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) \S+ \S+ ?(.*)$")
 _RETURN = re.compile(r"return value (-?\d+)")
 _SIGNAL = re.compile(r"signal (\d+)")
+_CODES = re.compile(r"Code (\d+) Subcode (\d+)")
 _TERSE = re.compile(r"(\d+)\.(\d+)\s*-\s*\d+\.(\d+)")
-
-
-def _seconds(limit: str) -> int:
-    """A Slurm-style time limit in seconds: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`."""
-    days, dash, clock = limit.partition("-")
-    if not dash:
-        days, clock = "0", limit
-    parts = [int(p) for p in clock.split(":")]
-    if dash:  # after a day count the clock starts with hours
-        hours, minutes, seconds = [*parts, 0, 0][:3]
-    elif len(parts) == 1:
-        hours, minutes, seconds = 0, parts[0], 0
-    elif len(parts) == 2:
-        hours, minutes, seconds = 0, parts[0], parts[1]
-    else:
-        hours, minutes, seconds = parts
-    return ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
+AD_ATTRIBUTES = (
+    "ClusterId",
+    "ProcId",
+    "JobStatus",
+    "ExitCode",
+    "ExitBySignal",
+    "ExitSignal",
+    "NumJobStarts",
+    "HoldReasonCode",
+    "HoldReasonSubCode",
+    "LastHoldReasonCode",
+    "LastHoldReason",
+    "RemoveReason",
+    "HoldReason",
+)
+RUNNING_WORDS = "running in HTCondor; its runner has not reported yet"
 
 
 def render_submit(
@@ -81,9 +92,13 @@ def render_submit(
     if profile.gpus:
         lines.append(f"request_gpus = {profile.gpus}")
     if profile.time:
-        lines.append(f"allowed_execute_duration = {_seconds(profile.time)}")
+        # allowed_execute_duration needs file transfer: on a shared file system it does
+        # nothing; allowed_job_duration holds the job when it runs longer (code 46).
+        lines.append(f"allowed_job_duration = {time_seconds(profile.time)}")
     if profile.account:
         lines.append(f"accounting_group = {profile.account}")
+    if profile.checkpoint_exit_code:
+        lines.append(f"checkpoint_exit_code = {profile.checkpoint_exit_code}")
     if max_parallel:  # late materialization: at most N jobs of the cluster exist at once
         lines.append(f"max_materialize = {max_parallel}")
     lines.extend(profile.extra)
@@ -98,79 +113,126 @@ def parse_terse(stdout: str) -> tuple[str, int, int]:
     return match.group(1), int(match.group(2)), int(match.group(3))
 
 
+def hold_observation(code: int | None, subcode: int | None, reason: str) -> Observation:
+    """What a hold means: a release runs it again (condor_hold), or a limit ended it."""
+    text = " ".join(reason.split()) or "no reason given"
+    lower = text.lower()
+    if code == 34 or subcode == 102 or (code in (3, 21, 26) and "memory" in lower):
+        return Observation(
+            State.FAILED, f"out of memory: held by HTCondor ({text})", Cause.OUT_OF_MEMORY
+        )
+    time_words = ("duration", "time limit", "walltime", "runtime")
+    if code in (46, 47) or (code in (3, 26) and any(w in lower for w in time_words)):
+        return Observation(State.FAILED, f"time limit: held by HTCondor ({text})", Cause.TIME_LIMIT)
+    if code in (1, 15, 16):
+        return Observation(State.QUEUED, f"held: {text} (condor_release runs it)", Cause.HELD)
+    where = "" if code is None else f" (hold code {code})"
+    return Observation(State.FAILED, f"held by HTCondor: {text}{where}", Cause.HELD)
+
+
+def _ended(exit_code: str, signal: str | None) -> Observation:
+    how = f"signal {signal}" if signal else f"exit {exit_code}"
+    return Observation(State.FAILED, f"ended ({how}) before its runner reported")
+
+
+def _events(text: str) -> Iterator[tuple[str, str, list[str]]]:
+    """(event code, '<cluster>.<proc>', lines after the header) of each event block."""
+    block: tuple[str, str, list[str]] | None = None
+    for line in text.splitlines():
+        match = _EVENT.match(line)
+        if match:
+            if block:
+                yield block
+            job = f"{int(match.group(2))}.{int(match.group(3))}"
+            block = (match.group(1), job, [match.group(4)])
+        elif line.strip() == "...":
+            if block:
+                yield block
+            block = None
+        elif block:
+            block[2].append(line.strip())
+    if block:
+        yield block
+
+
 def parse_event_log(text: str) -> dict[str, Observation]:
     """The last meaningful event of each job in an event log: {'<cluster>.<proc>': ...}."""
     found: dict[str, Observation] = {}
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        match = _EVENT.match(line)
-        if not match:
-            continue
-        code, job = match.group(1), f"{int(match.group(2))}.{int(match.group(3))}"
-        detail = lines[i + 1].strip() if i + 1 < len(lines) else ""
-        if code in ("000", "004", "013"):
+    for code, job, lines in _events(text):
+        details = [line for line in lines[1:] if line]
+        first = details[0] if details else ""
+        if code == "000":
             found[job] = Observation(State.QUEUED, "idle")
         elif code == "001":
-            found[job] = Observation(State.RUNNING, "started; its runner has not reported yet")
+            found[job] = Observation(State.RUNNING, RUNNING_WORDS)
+        elif code == "004":
+            found[job] = Observation(
+                State.QUEUED, "evicted by HTCondor: it runs again", Cause.PREEMPTED
+            )
+        elif code == "013":
+            found[job] = Observation(State.QUEUED, "released: it runs again")
         elif code == "012":
-            found[job] = Observation(State.QUEUED, f"held: {detail}")
+            codes = next((m for m in map(_CODES.search, details) if m), None)
+            hold, sub = (int(codes.group(1)), int(codes.group(2))) if codes else (None, None)
+            found[job] = hold_observation(hold, sub, first)
         elif code == "009":
-            found[job] = Observation(State.CANCELLED, "removed (condor_rm) before it reported")
+            found[job] = Observation(
+                State.FAILED,
+                f"removed outside thesis-sweep ({first or 'condor_rm'})",
+                Cause.REMOVED,
+            )
         elif code == "005":
-            ret, sig = _RETURN.search(detail), _SIGNAL.search(detail)
-            how = f"exit {ret.group(1)}" if ret else f"signal {sig.group(1) if sig else '?'}"
-            found[job] = Observation(State.FAILED, f"ended ({how}) before its runner reported")
+            ret, sig = _RETURN.search(first), _SIGNAL.search(first)
+            found[job] = _ended(
+                ret.group(1) if ret else "?", None if ret else (sig.group(1) if sig else "?")
+            )
     return found
 
 
-def _status_observation(status: str, hold_reason: str) -> Observation | None:
+def _number(value: str) -> int | None:
+    return int(value) if value.lstrip("-").isdigit() else None
+
+
+def ad_observation(ad: Mapping[str, str]) -> Observation | None:
+    """What one job's attributes (condor_q or condor_history) say."""
+    status = ad.get("JobStatus")
     if status in ("1", "7"):
-        return Observation(State.QUEUED, "idle" if status == "1" else "suspended")
+        starts = _number(ad.get("NumJobStarts", "")) or 0
+        if status == "7":
+            return Observation(State.QUEUED, "suspended")
+        if starts:
+            return Observation(State.QUEUED, "idle again: HTCondor runs it again", Cause.PREEMPTED)
+        return Observation(State.QUEUED, "idle")
     if status in ("2", "6"):
-        return Observation(State.RUNNING, "started; its runner has not reported yet")
+        return Observation(State.RUNNING, RUNNING_WORDS)
     if status == "5":
-        return Observation(State.QUEUED, f"held: {hold_reason}")
+        return hold_observation(
+            _number(ad.get("HoldReasonCode", "")),
+            _number(ad.get("HoldReasonSubCode", "")),
+            ad.get("HoldReason", ""),
+        )
     if status == "3":
-        return Observation(State.CANCELLED, "removed (condor_rm) before it reported")
+        why = ad.get("RemoveReason", "undefined")
+        why = "condor_rm" if why == "undefined" else why
+        return Observation(State.FAILED, f"removed outside thesis-sweep ({why})", Cause.REMOVED)
     if status == "4":
-        return Observation(State.FAILED, "completed without its runner reporting")
+        by_signal = ad.get("ExitBySignal") == "true"
+        return _ended(ad.get("ExitCode", "?"), ad.get("ExitSignal") if by_signal else None)
     return None
 
 
-def parse_history(text: str) -> dict[str, Observation]:
-    """`condor_history -af ClusterId ProcId JobStatus ExitCode ExitBySignal ExitSignal`."""
+def parse_ads(text: str) -> dict[str, Observation]:
+    """`condor_q`/`condor_history ... -af:t <AD_ATTRIBUTES>` -> {'<cluster>.<proc>': ...}."""
     found: dict[str, Observation] = {}
     for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 6 or not parts[0].isdigit():
+        values = line.split("\t")
+        if len(values) != len(AD_ATTRIBUTES) or not values[0].isdigit():
             continue
-        job, status = f"{parts[0]}.{parts[1]}", parts[2]
-        if status == "4":
-            how = f"signal {parts[5]}" if parts[4] == "true" else f"exit {parts[3]}"
-            found[job] = Observation(State.FAILED, f"ended ({how}) before its runner reported")
-        elif status == "3":
-            found[job] = Observation(State.CANCELLED, "removed (condor_rm) before it reported")
+        ad = dict(zip(AD_ATTRIBUTES, values, strict=True))
+        seen = ad_observation(ad)
+        if seen is not None:
+            found[f"{ad['ClusterId']}.{ad['ProcId']}"] = seen
     return found
-
-
-def parse_q(text: str) -> dict[str, Observation]:
-    """`condor_q -af ClusterId ProcId JobStatus HoldReason` (HoldReason last: it has spaces)."""
-    found: dict[str, Observation] = {}
-    for line in text.splitlines():
-        parts = line.split(maxsplit=3)
-        if len(parts) < 3 or not parts[0].isdigit():
-            continue
-        seen = _status_observation(parts[2], parts[3] if len(parts) > 3 else "")
-        if seen:
-            found[f"{parts[0]}.{parts[1]}"] = seen
-    return found
-
-
-def waiting(job: str, known: dict[str, Observation]) -> Observation | None:
-    """A job not materialized yet (max_materialize) while others of its cluster live."""
-    cluster = job.split(".")[0] + "."
-    live = any(k.startswith(cluster) and not o.state.is_terminal() for k, o in known.items())
-    return Observation(State.QUEUED, "waiting for a free place (max_parallel)") if live else None
 
 
 class HTCondorBackend(ClusterBackend):
@@ -210,43 +272,20 @@ class HTCondorBackend(ClusterBackend):
         return Submission(cluster, job_ids, [submit.name, items.name, log.name])
 
     def observe(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
+        """The event logs first; for jobs they do not mention, one condor_q, then one
+        condor_history for what the queue no longer holds."""
         events: dict[str, Observation] = {}
         for log in sorted((sweep_dir / "submit").glob("events-*.log")):
             try:
                 events.update(parse_event_log(log.read_text(errors="replace")))
             except OSError:
                 continue
-        missing = sorted({sid.split(".")[0] for sid in job_ids.values() if sid not in events})
-        if missing:  # no event log to read: ask the schedd, then its history
-            events.update(
-                self._ask(
-                    [
-                        "condor_q",
-                        "-allusers",
-                        *missing,
-                        "-af",
-                        "ClusterId",
-                        "ProcId",
-                        "JobStatus",
-                        "HoldReason",
-                    ]
-                )
-            )
-            gone = sorted({sid.split(".")[0] for sid in job_ids.values() if sid not in events})
-            if gone:
-                events.update(
-                    self._ask(
-                        [
-                            "condor_history",
-                            *gone,
-                            "-af",
-                            "ClusterId",
-                            "ProcId",
-                            "JobStatus",
-                            "HoldReason",
-                        ]
-                    )
-                )
+        for command in ("condor_q", "condor_history"):
+            missing = sorted({sid.split(".")[0] for sid in job_ids.values() if sid not in events})
+            if not missing:
+                break
+            argv = [command, *(["-allusers"] if command == "condor_q" else []), *missing]
+            events.update(self._ask([*argv, "-af:t", *AD_ATTRIBUTES]))
         return {num: events[sid] for num, sid in job_ids.items() if sid in events}
 
     @staticmethod
@@ -254,10 +293,10 @@ class HTCondorBackend(ClusterBackend):
         done = run_scheduler(argv)
         if done.returncode != 0:
             raise BackendFailure(f"{argv[0]} failed: {first_line(done.stderr)}")
-        return parse_q(done.stdout)
+        return parse_ads(done.stdout)
 
     def remove(self, job_ids: Sequence[str]) -> None:
         # condor_rm exits 1 when one of the jobs already left the queue: not an error here.
         done = run_scheduler(["condor_rm", *job_ids])
-        if done.returncode != 0 and "not found" not in done.stderr:
+        if done.returncode != 0 and "not found" not in done.stdout + done.stderr:
             raise BackendFailure(f"condor_rm failed: {first_line(done.stderr)}")

@@ -29,6 +29,8 @@ def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
         lines.append(f"# set-up lines of profile {profile.name}")
         lines.extend(profile.setup)
     lines.extend(f"export {key}={shlex.quote(value)}" for key, value in profile.env.items())
+    if profile.checkpoint_exit_code:
+        lines.append(f"export THESIS_SWEEP_CHECKPOINT_EXIT_CODE={profile.checkpoint_exit_code}")
     lines.append(
         f"exec {shlex.quote(python)} {shlex.quote(str(submit / RUNNER_COPY))} "
         f'--sweep-dir {shlex.quote(str(sweep_dir))} --job "$1"'

@@ -68,8 +68,10 @@ def submit(runner: Any, sweep_dir: Path, refs: Sequence[JobRef], as_json: bool, 
     view = status.observe(sweep_dir)
     if wait:
         from sweeper_cli.cli.status import follow
+        from sweeper_cli.settings import resolve
 
-        view = follow(sweep_dir, interval=2.0, live=not as_json)
+        poll = resolve({})["poll_seconds"]
+        view = follow(sweep_dir, interval=2.0, live=not as_json, poll=poll)
     status.refresh_index(view)
     if as_json:
         print_json(status_json(view))

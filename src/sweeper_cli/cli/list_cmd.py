@@ -11,7 +11,17 @@ from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, output_root_for
 from sweeper_cli.cli.console import print_json, stdout
 from sweeper_cli.errors import SweepError
 from sweeper_cli.render import JSON_SCHEMA_VERSION
-from sweeper_cli.status import observe
+from sweeper_cli.states import State
+from sweeper_cli.status import SweepView, observe
+
+
+def causes(view: SweepView) -> dict[str, int]:
+    """How many jobs ended or wait for each cause (failed, lost, held, ...)."""
+    found: dict[str, int] = {}
+    for job in view.jobs:
+        if job.cause is not None and job.state is not State.SUCCEEDED:
+            found[job.cause.value] = found.get(job.cause.value, 0) + 1
+    return dict(sorted(found.items()))
 
 
 def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
@@ -42,6 +52,7 @@ def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
                 "backend": sweep.backend,
                 "jobs": len(view.jobs),
                 "counts": view.counts(),
+                "causes": causes(view),
                 "complete": store.is_complete(sweep_dir),
                 "dir": str(sweep_dir),
             }
@@ -57,6 +68,9 @@ def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
             table.add_row(row["id"], "-", "-", "-", row["error"])
             continue
         states = ", ".join(f"{n} {s}" for s, n in row["counts"].items() if n)
+        if row["causes"]:
+            why = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in row["causes"].items())
+            states += f" ({why})"
         if not row["complete"]:
             states += " (creation interrupted: resume completes it, remove deletes it)"
         table.add_row(row["id"], row["created"] or "-", row["backend"], str(row["jobs"]), states)

@@ -11,8 +11,10 @@ from sweeper_cli.backends import JobRef, get_backend
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.profiles import Profile
+from sweeper_cli.profiles import Profile, choose, with_resources
 from sweeper_cli.render import status_json
+from sweeper_cli.states import Cause
+from sweeper_cli.status import JobView, SweepView
 
 
 def resume(
@@ -32,6 +34,23 @@ def resume(
     force: bool = typer.Option(
         False, "--force", help="Skip the check that the sweep still plans the same jobs."
     ),
+    cause: str = typer.Option(
+        None,
+        "--cause",
+        metavar="CAUSE",
+        help="Only jobs that ended this way: oom, time, preempted, node_failure, held, "
+        "removed, interrupted, exit_code, signal, cancelled, lost.",
+    ),
+    profile_name: str = typer.Option(
+        None, "--profile", help="Cluster: resubmit with this profile's resources."
+    ),
+    memory: str = typer.Option(
+        None, "--memory", help="Cluster: memory for the resubmitted jobs, e.g. 8G or x2."
+    ),
+    time_limit: str = typer.Option(
+        None, "--time", help="Cluster: time limit for the resubmitted jobs, e.g. 2h or x2."
+    ),
+    cpus: int = typer.Option(None, "--cpus", min=1, help="Cluster: CPUs per resubmitted job."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be relaunched."),
     output_root: str = OUTPUT_ROOT,
     as_json: bool = JSON,
@@ -39,8 +58,9 @@ def resume(
     """Relaunch failed, cancelled and lost jobs in their own run dirs.
 
     A job whose run dir or job.json was lost gets them back first; a sweep whose creation
-    was interrupted is completed. SWEEP is a sweep folder, its name or a unique part of it
-    (default: the newest).
+    was interrupted is completed. On a cluster, --memory/--time/--cpus/--profile give the
+    resubmitted jobs other resources, e.g. `resume --cause oom --memory x2`. SWEEP is a
+    sweep folder, its name or a unique part of it (default: the newest).
     """
     from sweeper_cli import lifecycle
     from sweeper_cli.cli.launching import launch, parse_gpus, submit
@@ -57,10 +77,12 @@ def resume(
                 "this sweep was adopted from a Hydra --multirun: thesis-sweep does not know "
                 "how its jobs were launched; run them again with thesis-sweep run"
             )
-        profile_doc = header.raw.get("profile")
-        profile = Profile.from_json(
-            profile_doc if isinstance(profile_doc, dict) else None, header.backend
-        )
+        choice = lifecycle.choose_for_resume(view, nums, failed_only, parse_cause(cause))
+        profile = _profile(view, choice.relaunch, profile_name)
+        wants = (memory, time_limit, cpus)
+        if header.backend == "local" and (profile_name or any(v is not None for v in wants)):
+            raise BadInput("--profile, --memory, --time and --cpus are for cluster sweeps")
+        profile = with_resources(profile, memory=memory, time=time_limit, cpus=cpus)
         runner = get_backend(
             header.backend,
             profile,
@@ -69,7 +91,6 @@ def resume(
             fail_fast=fail_fast,
             python=header.text("python"),
         )
-        choice = lifecycle.choose_for_resume(view, nums, failed_only)
         for job, why in choice.skipped:
             if nums is not None or why != "succeeded":
                 err.print(f"job {job.num}: skipped, {why}", highlight=False)
@@ -94,6 +115,9 @@ def resume(
             for num, what in sorted(needed.items()):
                 err.print(f"job {num}: would rebuild its {what}", highlight=False)
             err.print(f"would relaunch job(s) {nums_text}", highlight=False)
+            if header.backend != "local":
+                asked = ", ".join(f"{k} {v}" for k, v in _asked(profile).items()) or "defaults"
+                err.print(f"with resources: {asked}", highlight=False)
             return EXIT_OK
         store.require_writable(sweep_dir, "resume")
         for job in choice.relaunch:
@@ -103,6 +127,9 @@ def resume(
         if not complete:
             lifecycle.complete_creation(view, plan)
             err.print(f"completed the interrupted creation of {sweep_dir.name}", highlight=False)
+        if header.backend != "local":  # a held or pending old copy must not run as well
+            old = [JobRef(j.num, j.run_dir, j.scheduler_id) for j in choice.relaunch if j.run_dir]
+            runner.cancel(sweep_dir, old)
         before = len(view.submissions)
         for job in choice.relaunch:
             lifecycle.requeue(job, before)
@@ -114,3 +141,51 @@ def resume(
         if header.backend == "local":
             return launch(runner, sweep_dir, refs, labels, as_json)
         return submit(runner, sweep_dir, refs, as_json, wait)
+
+
+ALIASES = {
+    "oom": Cause.OUT_OF_MEMORY,
+    "memory": Cause.OUT_OF_MEMORY,
+    "time": Cause.TIME_LIMIT,
+    "timeout": Cause.TIME_LIMIT,
+    "evicted": Cause.PREEMPTED,
+}
+
+
+def parse_cause(text: str | None) -> Cause | None:
+    if text is None:
+        return None
+    key = text.strip().lower().replace("-", "_")
+    if key in ALIASES:
+        return ALIASES[key]
+    try:
+        return Cause(key)
+    except ValueError:
+        known = ", ".join(sorted({*ALIASES, *(c.value for c in Cause)}))
+        raise BadInput(f"unknown --cause {text!r}; choose from: {known}") from None
+
+
+def _profile(view: SweepView, jobs: list[JobView], name: str | None) -> Profile:
+    """The resources to resubmit with: a named profile, else what these jobs last had
+    (their newest submission), else the sweep's own profile."""
+    from sweeper_cli.settings import resolve
+
+    header = view.header
+    if name is not None:
+        chosen = choose(resolve({}).profiles, name, None)
+        if chosen.backend != header.backend:
+            raise BadInput(
+                f"profile {name!r} is for {chosen.backend}; this sweep runs on {header.backend}"
+            )
+        return chosen
+    last = [j.submissions[-1] for j in jobs if j.submissions]
+    recorded = max(last, key=lambda sub: sub.number).profile if last else None
+    if recorded is None:
+        doc = header.raw.get("profile")
+        recorded = doc if isinstance(doc, dict) else None
+    return Profile.from_json(dict(recorded) if recorded else None, header.backend)
+
+
+def _asked(profile: Profile) -> dict[str, object]:
+    keys = ("cpus", "memory", "gpus", "time", "partition", "account")
+    return {key: getattr(profile, key) for key in keys if getattr(profile, key)}

@@ -198,3 +198,76 @@ def add_profile(project: Project, name: str, table: str) -> None:
     """Append `[tool.thesis-sweep.profiles.NAME]` with `table`'s TOML lines."""
     path = project.root / "pyproject.toml"
     path.write_text(path.read_text() + f"\n[tool.thesis-sweep.profiles.{name}]\n{table}\n")
+
+
+# --- a project unlike the example ------------------------------------------------------
+
+TRAIN = """\
+import json
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    out = HydraConfig.get().runtime.output_dir
+    loss = (cfg.lr - 0.01) ** 2 + cfg.model.width / 1000
+    with open(f"{out}/metrics.json", "w") as handle:
+        json.dump({"loss": loss, "width": cfg.model.width, "constant": 1}, handle)
+
+
+if __name__ == "__main__":
+    main()
+"""
+PYPROJECT_NEW = '[project]\nname = "newproj"\nversion = "0.1"\n\n[tool.ruff]\nline-length = 88\n'
+
+
+class NewProject:
+    """A user's project: train.py + conf/ + a pyproject.toml without thesis-sweep."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        (root / "conf" / "model").mkdir(parents=True)
+        (root / "train.py").write_text(TRAIN)
+        (root / "conf" / "config.yaml").write_text(
+            "defaults:\n  - model: small\n  - _self_\nlr: 0.1\n"
+        )
+        (root / "conf" / "model" / "small.yaml").write_text("width: 4\n")
+        (root / "conf" / "model" / "big.yaml").write_text("width: 16\n")
+        (root / "pyproject.toml").write_text(PYPROJECT_NEW)
+
+    def cli(
+        self, *args: str, cwd: Path | None = None, **kwargs: Any
+    ) -> subprocess.CompletedProcess[str]:
+        where = cwd or self.root
+        where.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("THESIS_SWEEP_")}
+        return subprocess.run(
+            [sys.executable, "-m", "sweeper_cli", *args],
+            cwd=where,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            **kwargs,
+        )
+
+
+@pytest.fixture
+def new(tmp_path: Path) -> NewProject:
+    return NewProject(tmp_path / "newproj")
+
+
+def own_interpreter(where: Path) -> Path:
+    """A venv with the app's packages (hydra) but without thesis-sweep."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    python = where / "bin" / "python"
+    code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    site = subprocess.run([str(python), "-c", code], capture_output=True, text=True).stdout.strip()
+    import hydra
+
+    (Path(site) / "app_packages.pth").write_text(str(Path(hydra.__file__).parents[1]) + "\n")
+    assert subprocess.run([str(python), "-c", "import sweeper_cli"], capture_output=True).returncode
+    return python

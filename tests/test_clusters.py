@@ -62,7 +62,7 @@ def test_failing_job_then_resume(cluster: tuple[str, Project]) -> None:
     jobs = project.status()["jobs"]
     assert [(j["state"], j["exit_code"]) for j in jobs] == [("failed", 1), ("failed", 1)]
     config.write_text(config.read_text().replace("fail_at_epoch: 1", "fail_at_epoch: null"))
-    resumed = project.cli("resume", "--jobs", "1", "--wait", timeout=300)
+    resumed = project.cli("resume", "--only", "1", "--wait", timeout=300)
     assert resumed.returncode == 1, resumed.stderr  # job 0 is still failed
     submissions = _submissions(project)
     assert len(submissions) == 2  # a second submission, job 1 only

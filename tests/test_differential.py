@@ -15,13 +15,16 @@ comparing, and `_hydra_jobs` checks it is there exactly once.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import Project, run_hydra_app
+from conftest import TRAIN, NewProject, Project, run_hydra_app
 
 HYDRA_LAYOUT = "hydra=experiment"
 
@@ -186,3 +189,39 @@ def test_child_files_are_byte_identical_to_hydras_jobs(project: Project, tmp_pat
         # hydra=experiment is recorded as a task override (first: it came first).
         expected = f"- {HYDRA_LAYOUT}\n".encode() + (ours / "overrides.yaml").read_bytes()
         assert (theirs / "overrides.yaml").read_bytes() == expected
+
+
+@pytest.mark.parametrize(
+    ("version_base", "accepted"),
+    [pytest.param("1.3", False, id="1.3-refuses"), pytest.param("1.1", True, id="1.1-accepts")],
+)
+def test_the_apps_version_base_governs_the_plan(
+    tmp_path: Path, version_base: str, accepted: bool
+) -> None:
+    """A group file with the legacy `# @package _group_` header and `model.width=5,6`: under
+    version_base 1.3 Hydra's own --multirun refuses ("Key 'model' is not in struct") and so
+    does thesis-sweep, before anything is written; under 1.1 both expand it the same."""
+    new = NewProject(tmp_path / "newproj")
+    train = new.root / "train.py"
+    train.write_text(TRAIN.replace('version_base="1.3"', f'version_base="{version_base}"'))
+    (new.root / "conf" / "model" / "legacy.yaml").write_text("# @package _group_\nwidth: 8\n")
+    sweep = ["model=legacy", "model.width=5,6"]
+    hydra_dir = tmp_path / "hydra_sweep"
+    hydra = subprocess.run(
+        [sys.executable, str(train), "-m", f"hydra.sweep.dir={hydra_dir}", *sweep],
+        cwd=new.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ours = new.cli("run", "--dry-run", "--json", *sweep)
+    assert (hydra.returncode == 0) is accepted, hydra.stderr
+    if not accepted:
+        assert "Key 'model' is not in struct" in hydra.stderr
+        assert ours.returncode == 2 and "Key 'model' is not in struct" in ours.stderr
+        assert not (new.root / "outputs").exists()
+        return
+    assert ours.returncode == 0, ours.stderr
+    plan = json.loads(ours.stdout)
+    theirs = [_overrides_of(hydra_dir / str(n)) for n in range(2)]
+    assert [job["overrides"] for job in plan["jobs"]] == theirs

@@ -277,7 +277,7 @@ def test_a_creation_killed_midway_is_visible_finishable_and_removable(project: P
     jobs = project.status(sweep.name)["jobs"]
     assert len(jobs) == 3000
     assert "creation was interrupted" in jobs[-1]["reason"]
-    done = project.cli("resume", sweep.name, "--jobs", "2998,2999", timeout=300)
+    done = project.cli("resume", sweep.name, "--only", "2998,2999", timeout=300)
     assert done.returncode == 1, done.stderr  # the other jobs remain undone
     assert "completed the interrupted creation" in done.stderr
     assert (sweep / "multirun.yaml").is_file()
@@ -364,7 +364,7 @@ def test_reading_commands_work_on_a_read_only_root_and_writing_ones_say_why(
         assert project.cli("compare", *root).returncode == 0
         assert project.cli("logs", project.sweeps()[0].name, "0", *root).returncode == 0
         assert project.cli("cancel", *root).returncode == 0  # nothing to cancel, nothing written
-        resume = project.cli("resume", "--jobs", "0", *root)
+        resume = project.cli("resume", "--only", "0", *root)
         assert resume.returncode == 0 and "skipped, succeeded" in resume.stderr
         run = project.cli("run", "seed=3", *root)
         assert run.returncode == 2 and "not writable" in run.stderr

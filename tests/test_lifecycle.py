@@ -65,7 +65,7 @@ def test_fix_the_bug_then_resume_in_the_same_run_dirs(project: Project) -> None:
     before = project.status()["jobs"]
     assert [j["state"] for j in before] == ["failed", "failed"]
     config.write_text(config.read_text().replace("fail_at_epoch: 2", "fail_at_epoch: null"))
-    done = project.cli("resume", "--failed-only", "--jobs", "1")
+    done = project.cli("resume", "--failed-only", "--only", "1")
     assert done.returncode == 1, done.stderr  # job 0 is still failed
     after = project.status()["jobs"]
     assert [j["state"] for j in after] == ["failed", "succeeded"]
@@ -122,7 +122,7 @@ def test_cancel_a_running_sweep(project: Project) -> None:
     again = project.cli("cancel")
     assert again.returncode == 0 and "nothing to cancel" in again.stderr
     assert states(project) == ["cancelled"] * 3
-    resumed = project.cli("resume", "--jobs", "2")
+    resumed = project.cli("resume", "--only", "2")
     assert resumed.returncode == 1  # the sweep as a whole still has cancelled jobs
     assert states(project) == ["cancelled", "cancelled", "succeeded"]
 

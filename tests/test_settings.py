@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,12 +19,38 @@ def _project(tmp_path: Path, table: str) -> Path:
 
 def test_defaults_without_pyproject(tmp_path: Path) -> None:
     s = resolve({}, environ={}, cwd=tmp_path)
-    assert s["module"] == "thesis_ml.train"
-    assert s["config_dir"] == (tmp_path / "configs").resolve()
-    assert s["config_name"] == "config" and s["name"] == "experiment"
-    assert s["output_root"] is None and s["jobs"] == 1
+    assert s["module"] is None and s["script"] is None and s["command"] is None
+    assert s["config_dir"] is None and s["config_name"] is None
+    assert s["name"] == "experiment" and s["output_root"] is None and s["jobs"] == 1
     assert s.sources["module"] == "default"
-    assert s.app_argv == [sys.executable, "-m", "thesis_ml.train"]
+    assert s.project_root == tmp_path.resolve() and not s.has_table
+
+
+def test_the_project_root_is_the_pyproject_with_our_table(tmp_path: Path) -> None:
+    """A nested pyproject.toml without [tool.thesis-sweep] (a sub-package) is not the root."""
+    cwd = _project(tmp_path, 'script = "train.py"\npython = ".venv/bin/python"\n')
+    (tmp_path / "deep" / "pyproject.toml").write_text('[project]\nname = "sub"\n')
+    s = resolve({}, environ={}, cwd=cwd)
+    assert s.project_root == tmp_path
+    assert s["script"] == tmp_path / "train.py"
+    assert s["python"] == str(tmp_path / ".venv" / "bin" / "python")
+    assert s.app_argv == [str(tmp_path / ".venv" / "bin" / "python"), str(tmp_path / "train.py")]
+    named = resolve({}, environ={"THESIS_SWEEP_PYTHON": "python3"}, cwd=cwd)
+    assert named["python"] == "python3"  # a name is looked up on PATH
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1.3", "1.3"), ("1.1", "1.1"), ("none", "none"), ("latest", "none")],
+)
+def test_version_base_values(tmp_path: Path, raw: str, expected: str) -> None:
+    cwd = _project(tmp_path, f'version_base = "{raw}"\n')
+    assert resolve({}, environ={}, cwd=cwd)["version_base"] == expected
+
+
+def test_an_empty_output_root_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BadInput, match="output_root"):
+        resolve({"output_root": ""}, environ={}, cwd=tmp_path)
 
 
 def test_nearest_pyproject_paths_are_relative_to_it(tmp_path: Path) -> None:
@@ -65,8 +90,10 @@ def test_command_from_a_higher_level_replaces_the_module(tmp_path: Path) -> None
 
 
 def test_module_and_command_at_the_same_level_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(BadInput, match="either --module or --command"):
+    with pytest.raises(BadInput, match="give one of --module, --command"):
         resolve({"module": "a.b", "command": "python x.py"}, environ={}, cwd=tmp_path)
+    with pytest.raises(BadInput, match="give one of --module, --script"):
+        resolve({"module": "a.b", "script": "x.py"}, environ={}, cwd=tmp_path)
 
 
 @pytest.mark.parametrize(

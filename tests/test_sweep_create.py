@@ -51,7 +51,8 @@ def test_index_records_provenance(project: Project, monkeypatch: pytest.MonkeyPa
     sweep_dir, _ = sweep.create(sweep.prepare(settings, ["seed=1"]), "local", argv=["x", "seed=1"])
     info = json.loads((sweep_dir / store.INDEX_FILE).read_text())["sweep"]
     assert info["argv"] == ["x", "seed=1"] and info["overrides"] == ["seed=1"]
-    assert info["module"] == "thesis_ml.train" and info["backend"] == "local"
+    assert info["app"][1:] == ["-m", "thesis_ml.train"] and info["backend"] == "local"
+    assert info["version_base"] == "1.3" and info["cwd"] == str(project.root)
     assert set(info["git"]) == {"commit", "dirty"}
     assert info["versions"]["hydra-core"].startswith("1.3")
     assert info["host"] and info["config_name"] == "config"

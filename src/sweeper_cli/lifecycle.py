@@ -81,14 +81,17 @@ def choose_for_resume(
 def check_replan(view: SweepView) -> Any:
     """The recorded jobs must re-plan identically from the recorded overrides; returns the
     plan (for an interrupted creation's multirun.yaml)."""
-    from sweeper_cli.plan import plan_sweep
+    from sweeper_cli.plan import UNSPECIFIED, plan_sweep
 
     header = view.header
     config_dir, config_name = header.text("config_dir"), header.text("config_name")
     if config_dir is None or config_name is None:
         raise BadInput("the runs index does not record the config: cannot re-plan (--force)")
+    version_base = header.raw.get("version_base", UNSPECIFIED)
     try:
-        plan = plan_sweep(Path(config_dir), config_name, header.strings("overrides"))
+        plan = plan_sweep(
+            Path(config_dir), config_name, header.strings("overrides"), version_base=version_base
+        )
     except BadInput as exc:
         raise BadInput(f"the sweep no longer plans: {exc} (--force skips this check)") from None
     now = {job.num: list(job.overrides) for job in plan.jobs}

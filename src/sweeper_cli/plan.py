@@ -56,6 +56,7 @@ class Plan:
     swept_keys: tuple[str, ...]
     output_root: str | None
     profile: str | None  # `thesis_sweep.profile` of the composed primary config
+    chdir: bool | None  # jobs run in their run dirs; None: they do not, by Hydra's default
     config: Any  # the composed MULTIRUN config (for multirun.yaml and validation)
     loader: Any  # Hydra's config loader, reused by validation
 
@@ -64,7 +65,15 @@ _NOISE_MARKERS = (" Config search path:", " full_key:", " See https://hydra.cc/"
 
 
 def one_line(exc: BaseException) -> str:
-    """A Hydra/OmegaConf error message folded onto one line, without its boilerplate."""
+    """A Hydra/OmegaConf error message folded onto one line, without its boilerplate (an
+    override Hydra's grammar cannot read gets a hint instead of the lexer's words)."""
+    from hydra.errors import OverrideParseException
+
+    if isinstance(exc, OverrideParseException):
+        return (
+            f"cannot parse the override {exc.override!r}: quote values with non-ASCII "
+            "letters or special characters, e.g. +tag='héllo' (Hydra's override grammar)"
+        )
     text = " ".join(str(exc).split())
     cause = exc.__cause__
     if cause is not None and str(cause) and str(cause) not in text:
@@ -161,14 +170,32 @@ def _range_length(sweep: Any) -> int:
     return int(((end - begin) / by).to_integral_value(rounding=ROUND_CEILING))
 
 
+UNSPECIFIED = "unspecified"  # the app's @hydra.main gives no version_base (see discover)
+
+
+def set_version_base(version_base: str | None) -> None:
+    """Make Hydra behave as the app's `@hydra.main(version_base=...)` makes it (quietly:
+    the app prints Hydra's own warnings when it runs)."""
+    import warnings
+
+    from hydra import version
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        version.setbase(version._UNSPECIFIED_ if version_base == UNSPECIFIED else version_base)
+
+
 def plan_sweep(
     config_dir: Path,
     config_name: str,
     overrides: list[str],
     max_jobs: int = DEFAULT_MAX_JOBS,
+    version_base: str | None = UNSPECIFIED,
 ) -> Plan:
-    """Compose the primary config and expand the sweep into Hydra's job list."""
+    """Compose the primary config and expand the sweep into Hydra's job list, with the
+    app's version_base governing every composition (Hydra reads it from a global)."""
     refuse_owned(overrides)
+    set_version_base(version_base)
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
@@ -232,9 +259,22 @@ def plan_sweep(
         swept_keys=tuple(dict.fromkeys(swept)),
         output_root=_output_root(cfg),
         profile=_selected_profile(cfg),
+        chdir=_job_chdir(cfg),
         config=cfg,
         loader=loader,
     )
+
+
+def _job_chdir(cfg: Any) -> bool | None:
+    """Whether Hydra will move each job into its run dir: the config's hydra.job.chdir,
+    else the version's default (1.1 yes; 1.2+ no, which gives None: nobody chose it)."""
+    from hydra import version
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, "hydra.job.chdir", default=None)
+    if value is not None:
+        return bool(value)
+    return True if not version.base_at_least("1.2") else None
 
 
 def _selected_profile(cfg: Any) -> str | None:

@@ -51,10 +51,20 @@ def plan_json(
     }
 
 
+def plural(count: int, word: str) -> str:
+    """`1 job`, `2 jobs`."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def plan_heading(doc: dict[str, Any]) -> str:
+    """The line above the plan table (a line of its own: a path must not wrap mid-word)."""
+    return f"{plural(len(doc['jobs']), 'job')} -> {doc['sweep_dir']}"
+
+
 def plan_table(doc: dict[str, Any]) -> Table:
     from rich.table import Table
 
-    table = Table(title=f"{len(doc['jobs'])} job(s) -> {doc['sweep_dir']}", title_justify="left")
+    table = Table()
     table.add_column("#", justify="right")
     table.add_column("overrides")
     table.add_column("run dir")

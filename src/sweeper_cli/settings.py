@@ -1,7 +1,13 @@
 """Resolve settings: flags > THESIS_SWEEP_* env vars > [tool.thesis-sweep] > defaults.
 
-Each resolved value remembers where it came from, so errors and `--dry-run` can say so.
-Stdlib-only: `status` and `--help` resolve settings without importing Hydra.
+The project root is the folder of the nearest pyproject.toml (at or above the current
+directory) that holds a [tool.thesis-sweep] table (else of the nearest pyproject.toml, else
+the current directory): its relative
+paths resolve against it, jobs start in it, and sweeps go to its outputs/ by default, from
+whatever subdirectory thesis-sweep runs. Flags and environment variables are relative to
+the current directory, like any command-line path. Each resolved value remembers where it
+came from, so errors and `--dry-run` can say so. Stdlib-only: `status` and `--help`
+resolve settings without importing Hydra.
 """
 
 from __future__ import annotations
@@ -27,13 +33,15 @@ DEFAULT_SWEEP_DIR_PATTERN = "exp_{ts}_{name}"
 
 # key -> (default, kind); kind drives parsing of env vars and pyproject values.
 KEYS: dict[str, tuple[Any, str]] = {
-    "module": ("thesis_ml.train", "str"),
+    "module": (None, "str"),
+    "script": (None, "path"),
     "command": (None, "argv"),
-    "config_dir": ("configs", "path"),
-    "config_name": ("config", "str"),
+    "config_dir": (None, "path"),
+    "config_name": (None, "str"),
+    "version_base": (None, "version"),
     "name": ("experiment", "str"),
     "output_root": (None, "path"),
-    "python": (None, "str"),
+    "python": (None, "program"),
     "python_path": ([], "paths"),
     "run_dir_pattern": (DEFAULT_RUN_DIR_PATTERN, "str"),
     "sweep_dir_pattern": (DEFAULT_SWEEP_DIR_PATTERN, "str"),
@@ -44,6 +52,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "profile": (None, "str"),
 }
 TABLES = ("profiles",)
+APP_KEYS = ("module", "script", "command")
 
 
 @dataclass(frozen=True)
@@ -63,20 +72,51 @@ class Settings:
         return self.sources[key] != "default"
 
     @property
+    def has_table(self) -> bool:
+        """Whether a [tool.thesis-sweep] table configures this project."""
+        return self.pyproject is not None
+
+    @property
     def app_argv(self) -> list[str]:
-        """The app's launch prefix: `--command` as given, or `<python> -m <module>`."""
+        """The app's launch prefix: `--command` as given, `<python> <script>` or
+        `<python> -m <module>`."""
         if self.values["command"]:
             return list(self.values["command"])
-        return [self.values["python"] or sys.executable, "-m", self.values["module"]]
+        python = self.values["python"] or sys.executable
+        if self.values["script"]:
+            return [python, str(self.values["script"])]
+        return [python, "-m", self.values["module"]]
 
 
 def find_pyproject(start: Path) -> Path | None:
-    """The nearest pyproject.toml at or above `start`."""
+    """The nearest pyproject.toml at or above `start` that holds [tool.thesis-sweep]."""
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
+        if candidate.is_file() and _has_table(candidate):
             return candidate
     return None
+
+
+def nearest_project(start: Path) -> Path:
+    """Without our table: the folder of the nearest pyproject.toml, else `start`."""
+    for folder in (start, *start.parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return start
+
+
+def _has_table(pyproject: Path) -> bool:
+    try:
+        text = pyproject.read_text(encoding="utf-8")
+    except OSError:
+        return False
+    if "thesis-sweep" not in text:  # cheap: most pyproject files are not ours
+        return False
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return True  # ours, but broken: _read_table says why
+    return isinstance(data.get("tool", {}).get("thesis-sweep"), dict)
 
 
 def _parse(key: str, raw: Any, kind: str, origin: str, base: Path) -> Any:
@@ -86,6 +126,21 @@ def _parse(key: str, raw: Any, kind: str, origin: str, base: Path) -> Any:
             if value < 1:
                 raise ValueError
             return value
+        if kind == "program":  # a path (relative to where it was set) or a name on PATH
+            text = str(raw).strip()
+            if not text:
+                raise ValueError
+            if "/" in text or os.sep in text:
+                return str((base / Path(text).expanduser()).absolute())
+            return text
+        if kind == "version":
+            text = str(raw).strip()
+            if text.lower() in ("none", "latest"):
+                return "none"
+            major, dot, minor = text.partition(".")
+            if not (dot and major.isdigit() and minor.isdigit()):
+                raise ValueError
+            return text
         if kind == "seconds":
             number = float(raw)
             if not number > 0:
@@ -106,6 +161,8 @@ def _parse(key: str, raw: Any, kind: str, origin: str, base: Path) -> Any:
                 raise ValueError
             return argv
         if kind == "path":
+            if not str(raw).strip():
+                raise ValueError
             return (base / Path(str(raw)).expanduser()).resolve()
         if kind == "paths":
             items = raw.split(os.pathsep) if isinstance(raw, str) else list(raw)
@@ -142,7 +199,7 @@ def resolve(
     cwd = (cwd or Path.cwd()).resolve()
     pyproject = find_pyproject(cwd)
     table = _read_table(pyproject) if pyproject else {}
-    project_root = pyproject.parent if pyproject else cwd
+    project_root = pyproject.parent if pyproject else nearest_project(cwd)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -165,16 +222,21 @@ def resolve(
             )
             sources[key] = "default"
 
-    # --module and --command exclude each other: the one given at the higher level wins.
+    # --module, --script and --command exclude each other: the one given at the highest
+    # level wins; two at the same level are an error.
     rank = {"flag": 0, "env": 1, "default": 3}
 
     def level(key: str) -> int:
         return rank.get(sources[key].split(" ")[0], 2)
 
-    if values["command"] is not None and sources["module"] != "default":
-        if level("command") == level("module"):
-            raise BadInput("give either --module or --command, not both")
-        if level("command") > level("module"):
-            values["command"] = None
-            sources["command"] = "default"
+    given = [k for k in APP_KEYS if values[k] is not None]
+    if given:
+        best = min(level(k) for k in given)
+        tied = [k for k in given if level(k) == best]
+        if len(tied) > 1:
+            raise BadInput(f"give one of --{', --'.join(tied)}, not several")
+        for key in given:
+            if key != tied[0]:
+                values[key] = None
+                sources[key] = "default"
     return Settings(values, sources, project_root, pyproject, dict(table.get("profiles", {})))

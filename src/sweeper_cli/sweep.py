@@ -13,6 +13,7 @@ import itertools
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli import provenance, store, validate
+from sweeper_cli.app import Target, resolve_target
 from sweeper_cli.naming import Naming, check_name, check_pattern, timestamp
 from sweeper_cli.plan import Plan, hydra_quote, multirun_yaml, plan_sweep
 from sweeper_cli.runner import hostname, start_ticks
@@ -32,6 +34,7 @@ class Prepared:
     """A validated sweep that has not touched the disk yet."""
 
     settings: Settings
+    target: Target
     plan: Plan
     naming: Naming
     output_root: Path
@@ -52,44 +55,54 @@ def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None =
     name = check_name(settings["name"])
     run_pattern = check_pattern(settings["run_dir_pattern"], "run_dir_pattern", True)
     sweep_pattern = check_pattern(settings["sweep_dir_pattern"], "sweep_dir_pattern", False)
-    validate.check_app(settings["command"], settings["module"], settings["python_path"])
     validate.check_python(settings["python"])
-    plan = plan_sweep(
-        settings["config_dir"], settings["config_name"], list(overrides), settings["max_jobs"]
-    )
+    target = resolve_target(settings)
+    validate.check_app(target, settings)
+    with warnings.catch_warnings():  # Hydra's deprecation notes: the app's own log says them
+        warnings.simplefilter("ignore")
+        plan = plan_sweep(
+            target.config_dir,
+            target.config_name,
+            list(overrides),
+            settings["max_jobs"],
+            target.version_base,
+        )
+    root = settings.project_root
     if settings["output_root"] is not None:
         output_root = Path(settings["output_root"])
     elif plan.output_root is not None:
         output_root = Path(plan.output_root).expanduser()
     else:
         output_root = Path("outputs")
-    output_root = output_root if output_root.is_absolute() else Path.cwd() / output_root
+    output_root = output_root if output_root.is_absolute() else root / output_root
     validate.check_output_root(output_root)
     created = now or datetime.now(timezone.utc).astimezone()
     names = Naming(name, timestamp(created), run_pattern, sweep_pattern)
     if settings["validate"]:
-        validate.compose_jobs(plan)
-    return Prepared(settings, plan, names, output_root.resolve(), tuple(overrides), created)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            validate.compose_jobs(plan)
+    return Prepared(settings, target, plan, names, output_root.resolve(), tuple(overrides), created)
 
 
 def job_template(prepared: Prepared) -> dict[str, Any]:
     """What every job's argv and env share (kept in the index, so `resume` can rebuild a
     lost job.json): the app and its Hydra flags, the user's hydra.* overrides, cwd, env."""
-    settings = prepared.settings
-    argv = settings.app_argv
-    if settings.is_explicit("config_dir"):
-        argv += ["-cd", str(settings["config_dir"])]
-    if settings.is_explicit("config_name"):
-        argv += ["-cn", settings["config_name"]]
+    target = prepared.target
+    argv = list(target.argv)
+    if target.pass_config_dir:
+        argv += ["-cd", str(target.config_dir)]
+    if target.pass_config_name:
+        argv += ["-cn", target.config_name]
     env = {"HYDRA_FULL_ERROR": "1"}
-    extra = [str(p) for p in settings["python_path"]]
+    extra = [str(p) for p in target.python_path]
     if extra:
         current = os.environ.get("PYTHONPATH")
         env["PYTHONPATH"] = os.pathsep.join(extra + ([current] if current else []))
     return {
         "argv": argv,
         "hydra_overrides": list(prepared.plan.hydra_overrides),
-        "cwd": str(Path.cwd()),
+        "cwd": str(prepared.settings.project_root),
         "env": env,
     }
 
@@ -185,12 +198,12 @@ def _index(
         "name": names.name,
         "created": prepared.created.isoformat(timespec="seconds"),
         "argv": list(argv),
-        "cwd": str(Path.cwd()),
-        "module": None if settings["command"] else settings["module"],
-        "command": settings["command"],
+        "cwd": str(settings.project_root),
+        "app": prepared.target.argv,
         "python": settings["python"] or sys.executable,
-        "config_dir": str(settings["config_dir"]),
-        "config_name": settings["config_name"],
+        "config_dir": str(prepared.target.config_dir),
+        "config_name": prepared.target.config_name,
+        "version_base": prepared.target.version_base,
         "overrides": list(prepared.typed_overrides),
         "hydra_overrides": list(plan.hydra_overrides),
         "sweep_params": plan.sweep_params,
@@ -199,7 +212,7 @@ def _index(
         "backend": backend,
         "job_template": job_template(prepared),
         "creator": me(),
-        **provenance.describe(Path.cwd()),
+        **provenance.describe(settings.project_root),
     }
     return {"schema_version": store.SCHEMA_VERSION, "sweep": sweep, "jobs": jobs}
 

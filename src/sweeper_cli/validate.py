@@ -9,10 +9,14 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.plan import Plan, one_line
+from sweeper_cli.settings import Settings
+
+if TYPE_CHECKING:
+    from sweeper_cli.app import Target
 
 
 def compose_jobs(plan: Plan) -> None:
@@ -87,17 +91,46 @@ def find_module(module: str, search: Sequence[Path]) -> bool:
     return True
 
 
-def check_app(command: Sequence[str] | None, module: str, search: Sequence[Path]) -> None:
-    if command:
-        if shutil.which(command[0]) is None:
-            raise BadInput(f"command {command[0]!r} not found (from --command)")
+def check_app(target: Target, settings: Settings) -> None:
+    """The app must exist: the command on PATH, the script as a file, the module where its
+    interpreter finds it from the project root (as `python -m` there would)."""
+    head = target.argv
+    if settings["command"]:
+        if shutil.which(head[0]) is None:
+            raise BadInput(f"command {head[0]!r} not found (from --command)")
         return
-    if not find_module(module, search):
-        where = ", ".join(str(p) for p in search) or "sys.path"
-        raise BadInput(
-            f"training module {module!r} not found on {where} or sys.path "
-            "(set --module, or python_path in [tool.thesis-sweep])"
+    if settings["script"] or "-m" not in head:
+        script = Path(head[-1])
+        if not script.is_file():
+            raise BadInput(f"script {script} not found")
+        return
+    module = head[head.index("-m") + 1]
+    search = [*target.python_path, settings.project_root]
+    if find_module(module, search):
+        return
+    python = settings["python"]
+    if python and _module_in(python, module, search, settings.project_root):
+        return  # installed in the app's own interpreter
+    where = ", ".join(str(p) for p in search)
+    raise BadInput(
+        f"module {module!r} not found on {where} or the interpreter's path "
+        "(set --module, or python_path in [tool.thesis-sweep])"
+    )
+
+
+def _module_in(python: str, module: str, search: Sequence[Path], cwd: Path) -> bool:
+    """Whether `python` finds `module` (asked without importing it)."""
+    import subprocess
+
+    code = "import importlib.util,sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in search)}
+    try:
+        done = subprocess.run(
+            [python, "-c", code, module], cwd=cwd, env=env, capture_output=True, timeout=60
         )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def check_python(python: str | None) -> None:

@@ -18,6 +18,7 @@ from sweeper_cli import __version__
 from sweeper_cli.cli import adopt as adopt_cmd
 from sweeper_cli.cli import cancel as cancel_cmd
 from sweeper_cli.cli import compare as compare_cmd
+from sweeper_cli.cli import init as init_cmd
 from sweeper_cli.cli import list_cmd
 from sweeper_cli.cli import logs as logs_cmd
 from sweeper_cli.cli import remove as remove_cmd
@@ -32,10 +33,11 @@ app = typer.Typer(
     help="Sweep orchestrator for Hydra apps: one ordinary single run per combination, "
     "in outputs/runs/, with a metadata-only folder in outputs/multiruns/.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("init")(command(init_cmd.init))
 app.command("run", context_settings=run_cmd.CONTEXT)(command(run_cmd.run))
 app.command("status")(command(status_cmd.status))
 app.command("list")(command(list_cmd.list_sweeps))

@@ -13,15 +13,19 @@ SWEEP_ARG = typer.Argument(
     None, help="Sweep folder, its name or a unique part of it (default: the newest)."
 )
 OUTPUT_ROOT = typer.Option(
-    None, "--output-root", help="Where to look for sweeps (default: settings, else ./outputs)."
+    None,
+    "--output-root",
+    help="Where to look for sweeps (default: settings, else the project's outputs/).",
 )
 JSON = typer.Option(False, "--json", help="Print JSON on stdout.")
 
 
 def output_root_for(flag: str | None) -> Path:
-    """The output root to search for sweeps: flag, env, pyproject, else ./outputs."""
-    root = resolve({"output_root": flag})["output_root"]
-    return Path(root) if root is not None else Path.cwd() / "outputs"
+    """The output root to search for sweeps: flag, env, pyproject, else the project
+    root's outputs/ (from any subdirectory of the project)."""
+    settings = resolve({"output_root": flag})
+    root = settings["output_root"]
+    return Path(root) if root is not None else settings.project_root / "outputs"
 
 
 def locate(sweep: str | None, output_root: str | None) -> Path:

@@ -42,16 +42,22 @@ def _follow(log: Path, run_dir: Path, start: int, interval: float = 0.2) -> None
 
 
 def logs(
-    sweep: str = typer.Argument(..., help="Sweep folder, its name or a unique part of it."),
-    job: int = typer.Argument(..., help="Job number."),
+    target: list[str] = typer.Argument(
+        ..., metavar="[SWEEP] JOB", help="The job number, after the sweep (default: the newest)."
+    ),
     tail: int = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
     output_root: str = OUTPUT_ROOT,
 ) -> int:
     """Print a job's captured stdout and stderr.
 
-    SWEEP is a sweep folder, its name or a unique part of it; JOB is the job number.
+    SWEEP is a sweep folder, its name or a unique part of it (default: the newest sweep);
+    JOB is the job number: `thesis-sweep logs 3` or `thesis-sweep logs exp_..._x 3`.
     """
+    if len(target) > 2 or not target[-1].isdigit():
+        raise BadInput("give [SWEEP] JOB, e.g. `thesis-sweep logs 3` or `... logs SWEEP 3`")
+    sweep = target[0] if len(target) == 2 else None
+    job = int(target[-1])
     sweep_dir = locate(sweep, output_root)
     index = store.read_index(sweep_dir)
     found = [d for entry, d in store.job_dirs(index, sweep_dir) if entry.num == job]

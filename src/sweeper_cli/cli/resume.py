@@ -20,8 +20,8 @@ from sweeper_cli.status import JobView, SweepView
 def resume(
     sweep: str = SWEEP_ARG,
     failed_only: bool = typer.Option(False, "--failed-only", help="Only jobs that failed."),
-    jobs: str = typer.Option(None, "--jobs", help="Only these jobs, e.g. 3,5,7-9."),
-    parallel: int = typer.Option(1, "-j", "--parallel", min=1, help="Local jobs at once."),
+    only: str = typer.Option(None, "--only", help="Only these jobs, e.g. 3,5,7-9."),
+    parallel: int = typer.Option(1, "-j", "--jobs", min=1, help="Local jobs at once."),
     max_parallel: int = typer.Option(
         None, "--max-parallel", min=1, help="Cluster jobs running at once."
     ),
@@ -66,7 +66,7 @@ def resume(
     from sweeper_cli.cli.launching import launch, parse_gpus, submit
 
     sweep_dir = locate(sweep, output_root)
-    nums = lifecycle.parse_job_list(jobs)
+    nums = lifecycle.parse_job_list(only)
     gpu_list = parse_gpus(gpus)
     err = stderr()
     with store.launch_lock(sweep_dir):

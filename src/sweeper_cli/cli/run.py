@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -38,15 +39,16 @@ def run(
     config_name: str = typer.Option(None, "-cn", "--config-name", help="Primary config name."),
     config_dir: str = typer.Option(None, "-cd", "--config-dir", help="Config directory."),
     module: str = typer.Option(None, "--module", help="App module run as python -m MODULE."),
+    script: str = typer.Option(None, "--script", help="App script run as python SCRIPT."),
     command: str = typer.Option(
-        None, "--command", help="App command instead of a module, e.g. 'python train.py'."
+        None, "--command", help="Any app command line instead, e.g. 'conda run -n x train'."
     ),
     jobs: int = typer.Option(None, "-j", "--jobs", help="Local jobs at once (default 1)."),
     backend: str = typer.Option(
         None, "--backend", help="local, slurm or htcondor (default: the profile's, else local)."
     ),
     profile: str = typer.Option(
-        None, "--profile", help="A [tool.thesis-sweep.profiles.NAME] table."
+        None, "--profile", help="A profile: the tool.thesis-sweep.profiles.NAME table."
     ),
     max_parallel: int = typer.Option(
         None, "--max-parallel", min=1, help="Cluster jobs running at once (array throttle)."
@@ -74,6 +76,7 @@ def run(
         "config_name": config_name,
         "config_dir": config_dir,
         "module": module,
+        "script": script,
         "command": command,
         "jobs": jobs,
         "output_root": output_root,
@@ -82,15 +85,30 @@ def run(
         "validate": False if no_validate else None,
     }
     settings = resolve(flags)
+    os.chdir(settings.project_root)  # jobs start here; Hydra's runtime.cwd is here
     from sweeper_cli.cli.launching import launch, parse_gpus, submit
 
     gpu_list = parse_gpus(gpus)
     choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
     from sweeper_cli import sweep  # imports Hydra: kept off the --help path
     from sweeper_cli.backends import JobRef, get_backend
-    from sweeper_cli.render import plan_json, plan_table
+    from sweeper_cli.render import plan_heading, plan_json, plan_table
 
     prepared = sweep.prepare(settings, every)
+    err = stderr()
+    if prepared.target.note:
+        err.print(f"note: {prepared.target.note}", highlight=False, markup=False)
+    if prepared.plan.chdir is None:
+        err.print(
+            f"warning: every job starts in {settings.project_root} (Hydra >= 1.2 does not "
+            "change into the run dir by default): files the jobs write with relative paths "
+            "land in one folder and overwrite each other. Set hydra.job.chdir=true, or write "
+            "under HydraConfig.get().runtime.output_dir and set hydra.job.chdir=false to "
+            "say so.",
+            style="yellow",
+            highlight=False,
+            markup=False,
+        )
     chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
     runner = get_backend(
         chosen.backend,
@@ -113,14 +131,16 @@ def run(
         if as_json:
             print_json(doc)
         else:
-            stdout().print(plan_table(doc))
+            out = stdout()
+            out.print(plan_heading(doc), highlight=False, markup=False, soft_wrap=True)
+            out.print(plan_table(doc))
         return EXIT_OK
 
     sweep_dir, run_dirs = sweep.create(prepared, runner.name, profile=chosen.as_json())
     refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, run_dirs, strict=True)]
     labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
     with store.launch_lock(sweep_dir):
-        stderr().print(f"sweep {sweep_dir}  ({len(run_dirs)} jobs)", highlight=False)
+        err.print(f"sweep {sweep_dir}  ({len(run_dirs)} jobs)", highlight=False, markup=False)
         if runner.name == "local":
             return launch(runner, sweep_dir, refs, labels, as_json)
         return submit(runner, sweep_dir, refs, as_json, wait)

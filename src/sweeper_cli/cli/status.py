@@ -82,9 +82,10 @@ def status(
     SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
     """
     sweep_dir = locate(sweep, output_root)
+    live = watch and not as_json and stdout().is_terminal  # a pipe gets the end only
     if watch:
         poll = resolve({"poll_seconds": poll})["poll_seconds"]
-        view = follow(sweep_dir, interval, live=not as_json, poll=poll)
+        view = follow(sweep_dir, interval, live=live, poll=poll)
     else:
         view = core.observe(sweep_dir)
     if view.warning:
@@ -92,6 +93,6 @@ def status(
     core.refresh_index(view)
     if as_json:
         print_json(status_json(view))
-    elif not watch:
+    elif not live:
         stdout().print(_table(view))
     return core.sweep_exit_code(view)

@@ -18,6 +18,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 _MEMORY = re.compile(r"\d+[KMGT]?", re.IGNORECASE)  # what both sbatch and HTCondor accept
 _TIME = re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DEVICES = re.compile(r"all|(\d+|GPU-[0-9a-fA-F-]+)(,(\d+|GPU-[0-9a-fA-F-]+))*")
 BACKENDS = ("local", "slurm", "htcondor")
 
 
@@ -29,7 +30,10 @@ class Profile:
     backend: str = "local"
     cpus: int | None = None
     memory: str | None = None
-    gpus: int | None = None
+    gpus: int | None = None  # clusters: GPUs per job
+    devices: str | None = None  # local: the GPUs to use, "0,1" or "all" (`gpus` in the table)
+    gpus_per_job: int | None = None  # local
+    jobs_per_gpu: int | None = None  # local
     time: str | None = None
     partition: str | None = None
     account: str | None = None
@@ -184,7 +188,7 @@ def _lines(name: str, key: str, value: Any) -> tuple[str, ...]:
 
 def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
     """Validate one profile table."""
-    known = set(Profile.__dataclass_fields__) - {"name"}
+    known = set(Profile.__dataclass_fields__) - {"name", "devices"}
     unknown = sorted(set(table) - known)
     if unknown:
         raise BadInput(
@@ -198,7 +202,19 @@ def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
     if backend not in BACKENDS:
         raise BadInput(f"profile {name!r}: backend must be one of {', '.join(BACKENDS)}")
     values["backend"] = backend
-    for key in ("cpus", "gpus", "max_parallel", "checkpoint_exit_code"):
+    table = dict(table)
+    if backend == "local" and isinstance(table.get("gpus"), str):
+        values["devices"] = _matching(
+            name, "gpus", table.pop("gpus"), _DEVICES, 'e.g. "0,1" or "all"'
+        )
+    for key in (
+        "cpus",
+        "gpus",
+        "max_parallel",
+        "checkpoint_exit_code",
+        "gpus_per_job",
+        "jobs_per_gpu",
+    ):
         if key in table:
             values[key] = _positive(name, key, table[key])
     if "memory" in table:

@@ -83,6 +83,7 @@ class StatusRecord:
     signal: str | None = None
     reason: str | None = None
     scheduler_id: str | None = None
+    gpus: str | None = None  # CUDA_VISIBLE_DEVICES of the attempt
     interrupted: bool = False
     checkpointed: bool = False  # queued again by the scheduler after a checkpoint exit
     launcher: Process | None = None  # queued jobs: who will start (or submit) them
@@ -114,6 +115,7 @@ def parse_status(data: Any) -> StatusRecord:
         signal=_get(data, "signal", (str,), what),
         reason=_get(data, "reason", (str,), what),
         scheduler_id=_get(data, "scheduler_id", (str,), what),
+        gpus=_get(data, "gpus", (str,), what),
         interrupted=bool(_get(data, "interrupted", (bool,), what)),
         checkpointed=bool(_get(data, "checkpointed", (bool,), what)),
         launcher=Process.parse(data.get("launcher"), f"{what} 'launcher'"),

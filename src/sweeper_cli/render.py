@@ -115,15 +115,11 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
         title_justify="left",
         caption_justify="left",
     )
-    for column, justify in (
-        ("#", "right"),
-        ("overrides", "left"),
-        ("state", "left"),
-        ("exit", "right"),
-        ("time", "right"),
-        ("host", "left"),
-        ("run dir", "left"),
-    ):
+    with_gpus = any(job.gpus for job in view.jobs)
+    columns = [("#", "right"), ("overrides", "left"), ("state", "left"), ("exit", "right")]
+    columns += [("time", "right"), ("host", "left")]
+    columns += [("gpus", "left")] if with_gpus else []
+    for column, justify in [*columns, ("run dir", "left")]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     swept = sweep.swept_keys
     for job in view.jobs:
@@ -131,13 +127,8 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
         note = last_lines.get(job.num) or job.reason
         name = job.run_dir.name if job.run_dir is not None else "-"
         run_dir = name + (f"\n{note}" if note else "")
-        table.add_row(
-            str(job.num),
-            _swept_only(job, swept),
-            state,
-            _exit_text(job),
-            fmt_duration(job.duration()),
-            job.host or "-",
-            run_dir,
-        )
+        cells: list[str | Text] = [str(job.num), _swept_only(job, swept), state, _exit_text(job)]
+        cells += [fmt_duration(job.duration()), job.host or "-"]
+        cells += [job.gpus or "-"] if with_gpus else []
+        table.add_row(*cells, run_dir)
     return table

@@ -427,6 +427,7 @@ class Runner:
             "exit_code": None,
             "signal": None,
             "scheduler_id": info["scheduler_id"],
+            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
         }
         try:
             spec = self._spec()

@@ -46,6 +46,7 @@ class JobView:
     reason: str | None = None
     scheduler_id: str | None = None
     cause: Cause | None = None
+    gpus: str | None = None  # the GPUs (CUDA_VISIBLE_DEVICES) its latest attempt got
     submissions: tuple[records.Submission, ...] = ()  # cluster: each one that held the job
 
     def duration(self, now: datetime | None = None) -> float | None:
@@ -82,6 +83,7 @@ class JobView:
             "attempts": self.attempts,
             "reason": self.reason,
             "cause": None if self.cause is None else self.cause.value,
+            "gpus": self.gpus,
             "scheduler_id": self.scheduler_id,
             "resources": resources(self.submissions[-1]) if self.submissions else None,
             "submissions": [
@@ -208,6 +210,7 @@ def observe_job(entry: records.JobEntry, run_dir: Path | None, ctx: _Context) ->
         end=record.end,
         host=record.host,
         attempts=record.attempt,
+        gpus=record.gpus,
         scheduler_id=scheduler_id,
     )
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from sweeper_cli import runner, store
 from sweeper_cli.backends.base import Event, EventSink, JobRef, Observation
+from sweeper_cli.gpus import GpuPool
 from sweeper_cli.states import State
 
 RUNNER_PATH = Path(runner.__file__).resolve()
@@ -77,6 +78,7 @@ def stop_leftovers(run_dir: Path) -> None:
 class _Running:
     job: JobRef
     popen: subprocess.Popen[bytes]
+    gpus: tuple[str, ...] = ()
     last_words: list[str] = field(default_factory=list)
 
 
@@ -94,22 +96,24 @@ class LocalBackend:
     def __init__(
         self,
         max_parallel: int | None = 1,
-        gpus: Sequence[str] = (),
+        gpu_pool: GpuPool | None = None,
         fail_fast: bool = False,
         **_ignored: object,
     ) -> None:
         self.max_parallel = max(1, max_parallel or 1)
-        self.gpus = list(gpus)
+        self.pool = gpu_pool
         self.fail_fast = fail_fast
         self._running: dict[int, _Running] = {}
 
     def check_paths(self, paths: Sequence[Path]) -> None:
         """Local jobs get their paths as argv and environment: nothing to refuse."""
 
-    def _start(self, job: JobRef, launched: int, events: queue.Queue[tuple[str, int]]) -> None:
+    def _start(
+        self, job: JobRef, gpus: tuple[str, ...], events: queue.Queue[tuple[str, int]]
+    ) -> None:
         env = dict(os.environ)
-        if self.gpus:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpus[launched % len(self.gpus)]
+        if self.pool is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
         # Its own session: a terminal's Ctrl-C reaches only thesis-sweep, which then
         # stops the jobs itself.
         popen = subprocess.Popen(
@@ -121,7 +125,7 @@ class LocalBackend:
             start_new_session=os.name == "posix",
             creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
         )
-        entry = _Running(job, popen)
+        entry = _Running(job, popen, gpus)
         self._running[job.num] = entry
         threading.Thread(target=self._listen, args=(entry, events), daemon=True).start()
 
@@ -140,6 +144,8 @@ class LocalBackend:
 
     def _ended(self, num: int) -> Event:
         entry = self._running.pop(num)
+        if self.pool is not None:
+            self.pool.give(entry.gpus)
         code = entry.popen.returncode
         if code < 0 or code in (runner.EXIT_CANNOT_RECORD, runner.EXIT_INTERNAL):
             stop_leftovers(entry.job.run_dir)  # the app must not outlive its runner
@@ -178,20 +184,23 @@ class LocalBackend:
         """Run the jobs, at most `max_parallel` at a time, and return when all ended."""
         pending = deque(jobs)
         events: queue.Queue[tuple[str, int]] = queue.Queue()
-        launched = 0
         interrupts: list[KeyboardInterrupt] = []
         failed_fast = False
         while pending or self._running:
             try:
                 while pending and len(self._running) < self.max_parallel:
+                    gpus = self.pool.take() if self.pool is not None else ()
+                    if gpus is None:
+                        break  # every GPU seat is taken: wait for a job to end
                     job = pending.popleft()
                     request = runner.cancel_request(store.sweep_meta(job.run_dir))
                     if runner.cancels(request, next_attempt(job.run_dir)):
+                        if self.pool is not None:
+                            self.pool.give(gpus)
                         why = str((request or {}).get("reason") or "cancelled before it started")
                         on_event(Event("finished", job.num, State.CANCELLED.value, why))
                         continue
-                    self._start(job, launched, events)
-                    launched += 1
+                    self._start(job, gpus, events)
                 if not self._running:
                     continue
                 kind, num = events.get()

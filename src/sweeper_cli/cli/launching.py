@@ -18,16 +18,35 @@ from sweeper_cli.errors import (
     BadInput,
     Terminated,
 )
+from sweeper_cli.gpus import GpuPool, parse_gpus
+from sweeper_cli.profiles import Profile
 from sweeper_cli.render import status_json
+from sweeper_cli.settings import Settings
 
 
-def parse_gpus(text: str | None) -> list[str]:
-    if text is None:
-        return []
-    gpus = [g.strip() for g in text.split(",")]
-    if not all(g.isdigit() or (g.startswith("GPU-") and len(g) > 4) for g in gpus):
-        raise BadInput(f"invalid --gpus {text!r}: give device indices such as 0,1")
-    return gpus
+def local_pool(
+    settings: Settings, profile: Profile, gpus: str | None, per_job: int | None, per_gpu: int | None
+) -> GpuPool | None:
+    """The local GPUs' seats from the flags, else the profile, else the settings."""
+    devices = parse_gpus(gpus or profile.devices or settings["gpus"])
+    if not devices:
+        if per_job or per_gpu:
+            raise BadInput("--gpus-per-job and --jobs-per-gpu go with --gpus")
+        return None
+    return GpuPool(
+        devices,
+        per_gpu=per_gpu or profile.jobs_per_gpu or settings["jobs_per_gpu"],
+        per_job=per_job or profile.gpus_per_job or settings["gpus_per_job"],
+    )
+
+
+def local_parallel(settings: Settings, flag: int | None, pool: GpuPool | None) -> int:
+    """-j: the flag or setting; with GPUs and no -j, one job per GPU slot."""
+    if flag is not None:
+        return flag
+    if pool is not None and not settings.is_explicit("jobs"):
+        return max(1, pool.slots)
+    return int(settings["jobs"])
 
 
 def launch(

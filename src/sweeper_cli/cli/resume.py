@@ -21,12 +21,20 @@ def resume(
     sweep: str = SWEEP_ARG,
     failed_only: bool = typer.Option(False, "--failed-only", help="Only jobs that failed."),
     only: str = typer.Option(None, "--only", help="Only these jobs, e.g. 3,5,7-9."),
-    parallel: int = typer.Option(1, "-j", "--jobs", min=1, help="Local jobs at once."),
+    parallel: int = typer.Option(None, "-j", "--jobs", min=1, help="Local jobs at once."),
     max_parallel: int = typer.Option(
         None, "--max-parallel", min=1, help="Cluster jobs running at once."
     ),
     wait: bool = typer.Option(False, "--wait", help="Cluster: follow until the sweep ends."),
-    gpus: str = typer.Option(None, "--gpus", help="GPUs to share round-robin, e.g. 0,1."),
+    gpus: str = typer.Option(
+        None, "--gpus", help="Local GPUs for the jobs, e.g. 0,1 or all (one job per GPU)."
+    ),
+    gpus_per_job: int = typer.Option(
+        None, "--gpus-per-job", min=1, help="Local: distinct GPUs each job gets (default 1)."
+    ),
+    jobs_per_gpu: int = typer.Option(
+        None, "--jobs-per-gpu", min=1, help="Local: jobs that may share one GPU (default 1)."
+    ),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse when the git commit changed or the tree got dirty."
@@ -63,11 +71,12 @@ def resume(
     sweep folder, its name or a unique part of it (default: the newest).
     """
     from sweeper_cli import lifecycle
-    from sweeper_cli.cli.launching import launch, parse_gpus, submit
+    from sweeper_cli.cli.launching import launch, local_parallel, local_pool, submit
+    from sweeper_cli.settings import resolve
 
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(only)
-    gpu_list = parse_gpus(gpus)
+    settings = resolve({})
     err = stderr()
     with store.launch_lock(sweep_dir):
         view = status.observe(sweep_dir)
@@ -83,11 +92,14 @@ def resume(
         if header.backend == "local" and (profile_name or any(v is not None for v in wants)):
             raise BadInput("--profile, --memory, --time and --cpus are for cluster sweeps")
         profile = with_resources(profile, memory=memory, time=time_limit, cpus=cpus)
+        pool = local_pool(settings, profile, gpus, gpus_per_job, jobs_per_gpu)
         runner = get_backend(
             header.backend,
             profile,
-            max_parallel=parallel if header.backend == "local" else max_parallel,
-            gpus=gpu_list,
+            max_parallel=local_parallel(settings, parallel, pool)
+            if header.backend == "local"
+            else max_parallel,
+            gpu_pool=pool,
             fail_fast=fail_fast,
             python=header.text("python"),
         )

@@ -59,7 +59,15 @@ def run(
     wait: bool = typer.Option(
         False, "--wait", help="Cluster: follow the sweep until it ends (like status --watch)."
     ),
-    gpus: str = typer.Option(None, "--gpus", help="Local GPUs to share round-robin, e.g. 0,1."),
+    gpus: str = typer.Option(
+        None, "--gpus", help="Local GPUs for the jobs, e.g. 0,1 or all (one job per GPU)."
+    ),
+    gpus_per_job: int = typer.Option(
+        None, "--gpus-per-job", min=1, help="Local: distinct GPUs each job gets (default 1)."
+    ),
+    jobs_per_gpu: int = typer.Option(
+        None, "--jobs-per-gpu", min=1, help="Local: jobs that may share one GPU (default 1)."
+    ),
     output_root: str = typer.Option(None, "--output-root", help="Root of runs/ and multiruns/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
@@ -78,7 +86,6 @@ def run(
         "module": module,
         "script": script,
         "command": command,
-        "jobs": jobs,
         "output_root": output_root,
         "profile": profile,
         "max_jobs": max_jobs,
@@ -86,10 +93,10 @@ def run(
     }
     settings = resolve(flags)
     os.chdir(settings.project_root)  # jobs start here; Hydra's runtime.cwd is here
-    from sweeper_cli.cli.launching import launch, parse_gpus, submit
+    from sweeper_cli.cli.launching import launch, local_parallel, local_pool, submit
 
-    gpu_list = parse_gpus(gpus)
-    choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
+    early = choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
+    local_pool(settings, early, gpus, gpus_per_job, jobs_per_gpu)
     from sweeper_cli import sweep  # imports Hydra: kept off the --help path
     from sweeper_cli.backends import JobRef, get_backend
     from sweeper_cli.render import plan_heading, plan_json, plan_table
@@ -110,11 +117,14 @@ def run(
             markup=False,
         )
     chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
+    pool = local_pool(settings, chosen, gpus, gpus_per_job, jobs_per_gpu)
     runner = get_backend(
         chosen.backend,
         chosen,
-        max_parallel=settings["jobs"] if chosen.backend == "local" else max_parallel,
-        gpus=gpu_list,
+        max_parallel=local_parallel(settings, jobs, pool)
+        if chosen.backend == "local"
+        else max_parallel,
+        gpu_pool=pool,
         fail_fast=fail_fast,
         python=settings["python"],
     )

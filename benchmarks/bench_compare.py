@@ -37,10 +37,10 @@ def make_sweep(project: Path, jobs: int) -> Path:
     seeds = jobs // 10
     overrides = ["trainer.lr=" + ",".join(f"{i}e-3" for i in range(1, 11))]
     prepared = sweep.prepare(settings, [*overrides, f"seed=range({seeds})", "trainer.epochs=20"])
-    claim = sweep.create(prepared, "local", argv=["bench"])
+    sweep_dir, run_dirs = sweep.create(prepared, "local", argv=["bench"])
     start = datetime.now(timezone.utc)
     rng = random.Random(0)
-    for num, run_dir in enumerate(claim.run_dirs):
+    for num, run_dir in enumerate(run_dirs):
         begin = start + timedelta(seconds=num)
         store.write_status(
             run_dir,
@@ -68,7 +68,7 @@ def make_sweep(project: Path, jobs: int) -> Path:
         }
         (run_dir / "facts").mkdir()
         (run_dir / "facts" / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return claim.sweep_dir
+    return sweep_dir
 
 
 def main() -> None:

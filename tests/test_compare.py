@@ -52,6 +52,7 @@ def test_one_row_per_job_with_swept_keys_state_and_every_numeric_leaf(swept: Pro
     # Every numeric leaf of facts/metrics.json, in file order; lists (per_epoch) skipped.
     assert doc["metrics"][:5] == ["val_loss", "train_loss", "best_val_loss", "epochs", "best_epoch"]
     assert not [m for m in doc["metrics"] if m.startswith("per_epoch")]
+    assert doc["sweep"]["files"] is None  # the default discovery
     rows = doc["rows"]
     assert [(r["job"], r["trainer.lr"], r["tag"]) for r in rows] == [
         (0, "0.003", "x"),
@@ -157,14 +158,14 @@ def test_plot_without_matplotlib_is_a_clear_error(swept: Project, tmp_path: Path
     assert not png.exists() and not out.exists()  # refused before writing anything
 
 
-def test_compare_imports_neither_hydra_nor_matplotlib(swept: Project) -> None:
+def test_compare_imports_only_what_the_files_need(swept: Project) -> None:
     code = (
         "import sys\n"
         "from sweeper_cli.cli import main\n"
         "sys.argv = ['thesis-sweep', 'compare', '--json']\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('hydra', 'omegaconf', "
-        "'matplotlib'))\n"
+        "'matplotlib', 'tensorboard', 'yaml'))\n"
         "assert not bad, bad\n"
     )
     done = subprocess.run(

@@ -1,7 +1,7 @@
 """`compare`: one row per job, the swept parameters against the runs' results.
 
 Pure apart from reading files: it takes a `SweepView` (from `status.observe`, without
-asking any scheduler) and the runs' JSON files (see `metrics`), and builds rows, sorts
+asking any scheduler) and the runs' result files (see `metrics`), and builds rows, sorts
 them and encodes them as JSON or CSV. Never prints, never writes, never imports Hydra.
 
 A row is a dict keyed by column: ``job``, the swept keys (their values as written in the
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeper_cli import metrics
+from sweeper_cli import metric_readers, metrics
 from sweeper_cli.errors import BadInput
 from sweeper_cli.status import JobView, SweepView
 
@@ -68,6 +68,11 @@ def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 job`, `3 jobs`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 @dataclass
 class Comparison:
     """The compare table of one sweep."""
@@ -90,24 +95,36 @@ class Comparison:
         return key
 
 
-def _notes(jobs: Sequence[JobView], runs: Sequence[metrics.RunFiles], pattern: str) -> list[str]:
+def _notes(
+    jobs: Sequence[JobView], runs: Sequence[metrics.RunFiles], pattern: str | None
+) -> list[str]:
     problems = [
         f"job {job.num}: {p}" for job, run in zip(jobs, runs, strict=True) for p in run.problems
     ]
     notes = problems[:MAX_NOTES]
     if len(problems) > MAX_NOTES:
         notes.append(f"... and {len(problems) - MAX_NOTES} more unreadable files")
-    if jobs and not any(run.docs for run in runs):
-        notes.append(f"no run has a readable file matching {pattern} (--files GLOB)")
+    unread = sum(1 for run in runs if run.unread_events)
+    if unread:
+        notes.append(
+            f"{plural(unread, 'run')} {'has' if unread == 1 else 'have'} TensorBoard event "
+            f"files, not read: {metric_readers.TENSORBOARD_HINT}"
+        )
+    elif jobs and not any(run.docs for run in runs):
+        where = f"matching {pattern}" if pattern else f"({metrics.LOOKED_FOR})"
+        notes.append(f"no run has a readable results file {where}; --files GLOB names others")
     return notes
 
 
 def build(
     view: SweepView,
-    pattern: str = metrics.DEFAULT_GLOB,
+    pattern: str | None = None,
     wanted: Sequence[str] = (),
 ) -> Comparison:
-    """Read every run's result files and build the table (jobs in job order)."""
+    """Read every run's result files and build the table (jobs in job order).
+
+    `pattern` None reads what the default discovery finds.
+    """
     sweep = view.header
     per_job = [override_values(job.overrides) for job in view.jobs]
     params = param_keys(sweep.swept_keys, per_job)

@@ -1,6 +1,6 @@
 """`thesis-sweep compare`: the swept parameters against the runs' results.
 
-Reads files only (the index, status files, the runs' JSON results): no Hydra, no
+Reads files only (the index, status files, the runs' result files): no Hydra, no
 scheduler, and it writes nothing but the --csv and --plot files asked for.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sweeper_cli import compare as core
-from sweeper_cli import metrics, store
+from sweeper_cli import store
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
@@ -66,10 +66,12 @@ def _table(table: core.Comparison) -> Table:
 def compare(
     sweep: str = SWEEP_ARG,
     files: str = typer.Option(
-        metrics.DEFAULT_GLOB,
+        None,
         "--files",
         metavar="GLOB",
-        help="JSON files with results, relative to each run dir ('**' recurses).",
+        help="Read only these files, relative to each run dir ('**' recurses): JSON, or YAML "
+        "and CSV logs by extension. Default: metrics/results files, facts/*, Lightning's "
+        "metrics.csv, TensorBoard events.",
     ),
     metric: list[str] = typer.Option(
         None,
@@ -117,8 +119,9 @@ def compare(
 ) -> int:
     """Compare a sweep's runs: one row per job, swept keys, state, time, then metrics.
 
-    Metrics are the numeric leaves of each run's JSON files (--files, default facts/*.json),
-    with dotted names; lists are skipped unless picked with --metric name.INDEX.
+    Metrics are the numbers in each run's result files (JSON and YAML files, Lightning's
+    metrics.csv, TensorBoard events; or --files), with dotted names; lists are skipped
+    unless picked with --metric name.INDEX; logged series give NAME (last) and NAME.best.
     SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
     """
     if as_json and csv_file == "-":

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweeper_cli import metric_readers, metrics
+from sweeper_cli import compare, metric_readers, metrics
 
 # What PyTorch Lightning's CSVLogger writes: one row per logging call, empty cells for the
 # metrics not logged by that call (training steps, then one validation row per epoch).
@@ -315,6 +315,27 @@ def test_a_name_in_two_sources_gets_their_labels(tmp_path: Path) -> None:
         "val_loss.best",
     ]
     assert [c.value(runs[1]) for c in columns] == [1.5, 0.9, 0.7, 3, 1, 0.8, 0.8]
+
+
+@pytest.mark.parametrize(
+    ("values", "hidden"),
+    [
+        pytest.param([1, 1, 1], True, id="same"),
+        pytest.param([1, 2, 1], False, id="differs"),
+        pytest.param([1], False, id="one-run"),
+        pytest.param([2, 2.0], True, id="int-float"),
+        pytest.param([math.nan, math.nan], True, id="nan"),
+        pytest.param([1, 1, None], False, id="missing-where-others-have-results"),
+    ],
+)
+def test_constant_metrics(values: list[Any], hidden: bool) -> None:
+    rows = [{"m": v, "other": i} for i, v in enumerate(values)]
+    assert compare.constant_metrics(rows, ["m", "other"]) == (["m"] if hidden else [])
+
+
+def test_a_run_without_any_result_does_not_unhide() -> None:
+    rows = [{"m": 1, "n": 0}, {"m": 1, "n": 1}, {"m": None, "n": None}]  # job 2 failed
+    assert compare.constant_metrics(rows, ["m", "n"]) == ["m"]
 
 
 # --- metric_value -----------------------------------------------------------------------

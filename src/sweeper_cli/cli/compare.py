@@ -79,6 +79,9 @@ def compare(
         metavar="NAME",
         help="Only these metrics (dotted names; a list element as name.-1). Repeatable.",
     ),
+    all_columns: bool = typer.Option(
+        False, "--all-columns", help="Also show metrics that are the same in every run."
+    ),
     sort: str = typer.Option(
         None,
         "--sort",
@@ -122,6 +125,7 @@ def compare(
     Metrics are the numbers in each run's result files (JSON and YAML files, Lightning's
     metrics.csv, TensorBoard events; or --files), with dotted names; lists are skipped
     unless picked with --metric name.INDEX; logged series give NAME (last) and NAME.best.
+    Metrics equal in every run are hidden (--all-columns shows them).
     SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
     """
     if as_json and csv_file == "-":
@@ -134,7 +138,7 @@ def compare(
         if target is not None and target != "-" and not Path(target).parent.is_dir():
             raise BadInput(f"{flag} {target}: folder {Path(target).parent} does not exist")
     sweep_dir = locate(sweep, output_root)
-    table = core.build(observe(sweep_dir, ask_scheduler=False), files, metric or ())
+    table = core.build(observe(sweep_dir, ask_scheduler=False), files, metric or (), all_columns)
     core.select(table, sort, desc, top)
     axes = None
     if plot_file is not None:

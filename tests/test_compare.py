@@ -77,6 +77,19 @@ def test_one_row_per_job_with_swept_keys_state_and_every_numeric_leaf(swept: Pro
     )
 
 
+def test_titles_count_the_jobs_shown_of_the_sweep(swept: Project, project: Project) -> None:
+    def title(done: Any) -> str:
+        return str(done.stdout.splitlines()[0].split("  ", 1)[1].strip())
+
+    assert title(swept.cli("compare", check=0)) == "(4 jobs)"
+    assert title(swept.cli("compare", "--top", "3", check=0)) == "(3 of 4 jobs)"
+    assert title(swept.cli("compare", "--top", "1", check=0)) == "(1 of 4 jobs)"
+    project.cli("run", "trainer.epochs=1", check=0)
+    single = project.cli("compare", check=0)
+    assert title(single) == "(1 job)"
+    assert "epochs" in single.stdout  # one run: nothing is hidden
+
+
 def test_sort_top_and_descending(swept: Project) -> None:
     losses = [r["val_loss"] for r in compare_json(swept)["rows"]]
     up = compare_json(swept, "--sort", "val_loss")["rows"]
@@ -158,6 +171,8 @@ def test_plot_writes_a_png(swept: Project, tmp_path: Path) -> None:
     data = png.read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 1000
     assert "val_loss against trainer.lr per tag (4 runs)" in done.stderr
+    one = swept.cli("compare", "--plot", str(png), "--top", "1", check=0)
+    assert "val_loss against trainer.lr per tag (1 run)" in one.stderr
 
 
 def test_plot_without_matplotlib_is_a_clear_error(swept: Project, tmp_path: Path) -> None:

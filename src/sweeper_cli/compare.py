@@ -98,6 +98,7 @@ class Comparison:
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
     hidden: list[str] = field(default_factory=list)  # metrics equal in every run
+    total: int = 0  # jobs in the sweep (rows may be fewer after --top)
 
     @property
     def columns(self) -> list[str]:
@@ -124,7 +125,7 @@ def _notes(
     ]
     notes = problems[:MAX_NOTES]
     if len(problems) > MAX_NOTES:
-        notes.append(f"... and {len(problems) - MAX_NOTES} more unreadable files")
+        notes.append(f"... and {plural(len(problems) - MAX_NOTES, 'more unreadable file')}")
     unread = sum(1 for run in runs if run.unread_events)
     if unread:
         notes.append(
@@ -203,7 +204,7 @@ def build(
     if len(set(titles) & reserved):  # explicit names may still clash with a fixed column
         clash = sorted(set(titles) & reserved)[0]
         raise BadInput(f"--metric {clash!r} clashes with a column of the same name")
-    table = Comparison(info, params, titles, rows, notes)
+    table = Comparison(info, params, titles, rows, notes, total=len(rows))
     if not (wanted or all_columns):
         _hide_constants(table)
     return table

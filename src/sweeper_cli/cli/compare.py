@@ -38,12 +38,9 @@ def _table(table: core.Comparison) -> Table:
     from sweeper_cli.render import STATE_STYLE, fmt_duration
     from sweeper_cli.states import State
 
-    sweep = table.sweep
-    rows = len(table.rows)
-    out = Table(
-        title=f"{sweep.get('id')}  ({rows} job{'s' if rows != 1 else ''})",
-        title_justify="left",
-    )
+    rows, total = len(table.rows), table.total
+    shown = core.plural(total, "job") if rows == total else f"{rows} of {core.plural(total, 'job')}"
+    out = Table(title=f"{table.sweep.get('id')}  ({shown})", title_justify="left")
     out.add_column("#", justify="right", no_wrap=True)
     for name in table.params:
         out.add_column(name)
@@ -160,7 +157,8 @@ def compare(
         drawn = plot.draw(table, axes, plot_file)
         hue_text = f" per {axes.hue}" if axes.hue else ""
         err.print(
-            f"plot: {axes.y} against {axes.x}{hue_text} ({drawn} runs) -> {plot_file}",
+            f"plot: {axes.y} against {axes.x}{hue_text} ({core.plural(drawn, 'run')}) "
+            f"-> {plot_file}",
             highlight=False,
             markup=False,
         )

@@ -3,7 +3,9 @@
 The sweep is created by thesis-sweep itself (planning and writing the real layout), as in
 bench_status.py; each job is then marked finished and given the facts/metrics.json the
 example app writes (scalars and per-epoch lists), written directly on disk, so no 1,000
-trainings are run. Prints wall times next to `python -c 'import rich'`.
+trainings are run. Then each run also gets a Lightning-style metrics.csv (20 epochs), and
+then TensorBoard event files, and compare is timed again. Prints wall times next to
+`python -c 'import rich'`.
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ def make_sweep(project: Path, jobs: int) -> Path:
     seeds = jobs // 10
     overrides = ["trainer.lr=" + ",".join(f"{i}e-3" for i in range(1, 11))]
     prepared = sweep.prepare(settings, [*overrides, f"seed=range({seeds})", "trainer.epochs=20"])
-    claim = sweep.create(prepared, "local", argv=["bench"])
+    sweep_dir, run_dirs = sweep.create(prepared, "local", argv=["bench"])
     start = datetime.now(timezone.utc)
     rng = random.Random(0)
-    for num, run_dir in enumerate(claim.run_dirs):
+    for num, run_dir in enumerate(run_dirs):
         begin = start + timedelta(seconds=num)
         store.write_status(
             run_dir,
@@ -68,7 +70,34 @@ def make_sweep(project: Path, jobs: int) -> Path:
         }
         (run_dir / "facts").mkdir()
         (run_dir / "facts" / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return claim.sweep_dir
+    return sweep_dir
+
+
+def add_csv_logs(run_dirs: list[Path]) -> None:
+    """A CSVLogger metrics.csv per run: 10 training rows and one validation row per epoch."""
+    rng = random.Random(1)
+    for run_dir in run_dirs:
+        lines = ["epoch,step,train/loss,val/acc,val/loss"]
+        for epoch in range(20):
+            for batch in range(10):
+                lines.append(f"{epoch},{epoch * 10 + batch},{rng.uniform(0.1, 5)},,")
+            lines.append(f"{epoch},{epoch * 10 + 9},,{rng.random()},{rng.uniform(0.1, 5)}")
+        folder = run_dir / "lightning_logs" / "version_0"
+        folder.mkdir(parents=True)
+        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+
+def add_event_files(run_dirs: list[Path]) -> None:
+    """TensorBoard event files per run (TensorBoard's own writer): 3 tags x 20 epochs."""
+    from tensorboard.summary import Writer
+
+    rng = random.Random(2)
+    for run_dir in run_dirs:
+        writer = Writer(str(run_dir / "tensorboard" / "version_0"))
+        for step in range(20):
+            for tag in ("train/loss", "val/acc", "val/loss"):
+                writer.add_scalar(tag, rng.random(), step)
+        writer.close()
 
 
 def main() -> None:
@@ -98,6 +127,17 @@ def main() -> None:
         print(f"{label:38s} {as_json:6.3f} s   target <= {TARGET} s  {verdict}")
         print(f"{'compare table (1,000 runs)':38s} {table:6.3f} s")
         print(f"{'compare --sort val_loss --top 10':38s} {top:6.3f} s")
+        run_dirs = sorted(p for p in (project / "outputs" / "runs").iterdir() if p.is_dir())
+        add_csv_logs(run_dirs)
+        with_csv = wall([*cli, "--json", str(sweep_dir)], project, args.repeat)
+        print(f"{'compare --json, + metrics.csv each':38s} {with_csv:6.3f} s")
+        try:
+            add_event_files(run_dirs)
+        except ImportError:
+            print("compare --json, + event files: skipped (no tensorboard)")
+            return
+        with_events = wall([*cli, "--json", str(sweep_dir)], project, args.repeat)
+        print(f"{'compare --json, + TensorBoard events':38s} {with_events:6.3f} s")
     finally:
         os.chdir(REPO)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,7 +1,7 @@
 """`compare`: one row per job, the swept parameters against the runs' results.
 
 Pure apart from reading files: it takes a `SweepView` (from `status.observe`, without
-asking any scheduler) and the runs' JSON files (see `metrics`), and builds rows, sorts
+asking any scheduler) and the runs' result files (see `metrics`), and builds rows, sorts
 them and encodes them as JSON or CSV. Never prints, never writes, never imports Hydra.
 
 A row is a dict keyed by column: ``job``, the swept keys (their values as written in the
@@ -18,13 +18,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweeper_cli import metrics
+from sweeper_cli import metric_readers, metrics
 from sweeper_cli.errors import BadInput
 from sweeper_cli.status import JobView, SweepView
 
 JSON_SCHEMA_VERSION = 1
 FIXED = ("job", "state", "duration", "run_dir")
 MAX_NOTES = 10
+MAX_HIDDEN_NAMED = 6
 
 Row = dict[str, Any]
 
@@ -68,6 +69,25 @@ def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def plural(count: int, noun: str) -> str:
+    """`1 job`, `3 jobs`."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _comparable(value: Any) -> Any:
+    """`value`, with every NaN the same value (NaN != NaN)."""
+    return "nan" if isinstance(value, float) and math.isnan(value) else value
+
+
+def constant_metrics(rows: Sequence[Row], names: Sequence[str]) -> list[str]:
+    """The metrics with one value in every row that has any metric, when at least two rows
+    have one; a metric that some of those rows lack is not constant."""
+    with_results = [row for row in rows if any(row[name] is not None for name in names)]
+    if len(with_results) < 2:
+        return []
+    return [name for name in names if len({_comparable(row[name]) for row in with_results}) == 1]
+
+
 @dataclass
 class Comparison:
     """The compare table of one sweep."""
@@ -77,6 +97,8 @@ class Comparison:
     metrics: list[str]
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+    hidden: list[str] = field(default_factory=list)  # metrics equal in every run
+    total: int = 0  # jobs in the sweep (rows may be fewer after --top)
 
     @property
     def columns(self) -> list[str]:
@@ -84,30 +106,66 @@ class Comparison:
 
     def check_column(self, key: str, what: str) -> str:
         """`key` if it is a column, else BadInput listing the columns."""
+        if key in self.hidden:
+            raise BadInput(
+                f"{what} {key!r} has the same value in every run, so it is hidden: "
+                "add --all-columns to use it"
+            )
         if key not in self.columns:
             known = ", ".join(c for c in self.columns if c != "run_dir")
             raise BadInput(f"{what} {key!r} is not a column of this sweep (columns: {known})")
         return key
 
 
-def _notes(jobs: Sequence[JobView], runs: Sequence[metrics.RunFiles], pattern: str) -> list[str]:
+def _notes(
+    jobs: Sequence[JobView], runs: Sequence[metrics.RunFiles], pattern: str | None
+) -> list[str]:
     problems = [
         f"job {job.num}: {p}" for job, run in zip(jobs, runs, strict=True) for p in run.problems
     ]
     notes = problems[:MAX_NOTES]
     if len(problems) > MAX_NOTES:
-        notes.append(f"... and {len(problems) - MAX_NOTES} more unreadable files")
-    if jobs and not any(run.docs for run in runs):
-        notes.append(f"no run has a readable file matching {pattern} (--files GLOB)")
+        notes.append(f"... and {plural(len(problems) - MAX_NOTES, 'more unreadable file')}")
+    unread = sum(1 for run in runs if run.unread_events)
+    if unread:
+        notes.append(
+            f"{plural(unread, 'run')} {'has' if unread == 1 else 'have'} TensorBoard event "
+            f"files, not read: {metric_readers.TENSORBOARD_HINT}"
+        )
+    elif jobs and not any(run.docs for run in runs):
+        where = f"matching {pattern}" if pattern else f"({metrics.LOOKED_FOR})"
+        notes.append(f"no run has a readable results file {where}; --files GLOB names others")
     return notes
+
+
+def _hide_constants(table: Comparison) -> None:
+    """Drop the metrics that never change from the table, naming them in a note."""
+    table.hidden = constant_metrics(table.rows, table.metrics)
+    if not table.hidden:
+        return
+    table.metrics = [name for name in table.metrics if name not in table.hidden]
+    for row in table.rows:
+        for name in table.hidden:
+            del row[name]
+    named = ", ".join(table.hidden[:MAX_HIDDEN_NAMED])
+    more = len(table.hidden) - MAX_HIDDEN_NAMED
+    table.notes.append(
+        f"{plural(len(table.hidden), 'metric')} the same in every run, hidden: {named}"
+        f"{f' and {more} more' if more > 0 else ''} (--all-columns shows them)"
+    )
 
 
 def build(
     view: SweepView,
-    pattern: str = metrics.DEFAULT_GLOB,
+    pattern: str | None = None,
     wanted: Sequence[str] = (),
+    all_columns: bool = False,
 ) -> Comparison:
-    """Read every run's result files and build the table (jobs in job order)."""
+    """Read every run's result files and build the table (jobs in job order).
+
+    `pattern` None reads what the default discovery finds. Metrics equal in every run are
+    hidden unless `all_columns` or named in `wanted`.
+    """
     sweep = view.header
     per_job = [override_values(job.overrides) for job in view.jobs]
     params = param_keys(sweep.swept_keys, per_job)
@@ -146,7 +204,10 @@ def build(
     if len(set(titles) & reserved):  # explicit names may still clash with a fixed column
         clash = sorted(set(titles) & reserved)[0]
         raise BadInput(f"--metric {clash!r} clashes with a column of the same name")
-    return Comparison(info, params, titles, rows, notes)
+    table = Comparison(info, params, titles, rows, notes, total=len(rows))
+    if not (wanted or all_columns):
+        _hide_constants(table)
+    return table
 
 
 def sort_rows(rows: Sequence[Row], key: str, descending: bool = False) -> list[Row]:
@@ -189,6 +250,7 @@ def to_json(table: Comparison) -> dict[str, Any]:
         "sweep": table.sweep,
         "params": table.params,
         "metrics": table.metrics,
+        "hidden": table.hidden,
         "columns": table.columns,
         "rows": [{k: _json_cell(v) for k, v in row.items()} for row in table.rows],
     }

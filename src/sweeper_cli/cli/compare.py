@@ -1,6 +1,6 @@
 """`thesis-sweep compare`: the swept parameters against the runs' results.
 
-Reads files only (the index, status files, the runs' JSON results): no Hydra, no
+Reads files only (the index, status files, the runs' result files): no Hydra, no
 scheduler, and it writes nothing but the --csv and --plot files asked for.
 """
 
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from sweeper_cli import compare as core
-from sweeper_cli import metrics, store
+from sweeper_cli import store
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
@@ -38,12 +38,9 @@ def _table(table: core.Comparison) -> Table:
     from sweeper_cli.render import STATE_STYLE, fmt_duration
     from sweeper_cli.states import State
 
-    sweep = table.sweep
-    rows = len(table.rows)
-    out = Table(
-        title=f"{sweep.get('id')}  ({rows} job{'s' if rows != 1 else ''})",
-        title_justify="left",
-    )
+    rows, total = len(table.rows), table.total
+    shown = core.plural(total, "job") if rows == total else f"{rows} of {core.plural(total, 'job')}"
+    out = Table(title=f"{table.sweep.get('id')}  ({shown})", title_justify="left")
     out.add_column("#", justify="right", no_wrap=True)
     for name in table.params:
         out.add_column(name)
@@ -66,16 +63,21 @@ def _table(table: core.Comparison) -> Table:
 def compare(
     sweep: str = SWEEP_ARG,
     files: str = typer.Option(
-        metrics.DEFAULT_GLOB,
+        None,
         "--files",
         metavar="GLOB",
-        help="JSON files with results, relative to each run dir ('**' recurses).",
+        help="Read only these files, relative to each run dir ('**' recurses): JSON, or YAML "
+        "and CSV logs by extension. Default: metrics/results files, facts/*, Lightning's "
+        "metrics.csv, TensorBoard events.",
     ),
     metric: list[str] = typer.Option(
         None,
         "--metric",
         metavar="NAME",
         help="Only these metrics (dotted names; a list element as name.-1). Repeatable.",
+    ),
+    all_columns: bool = typer.Option(
+        False, "--all-columns", help="Also show metrics that are the same in every run."
     ),
     sort: str = typer.Option(
         None,
@@ -117,8 +119,10 @@ def compare(
 ) -> int:
     """Compare a sweep's runs: one row per job, swept keys, state, time, then metrics.
 
-    Metrics are the numeric leaves of each run's JSON files (--files, default facts/*.json),
-    with dotted names; lists are skipped unless picked with --metric name.INDEX.
+    Metrics are the numbers in each run's result files (JSON and YAML files, Lightning's
+    metrics.csv, TensorBoard events; or --files), with dotted names; lists are skipped
+    unless picked with --metric name.INDEX; logged series give NAME (last) and NAME.best.
+    Metrics equal in every run are hidden (--all-columns shows them).
     SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
     """
     if as_json and csv_file == "-":
@@ -131,7 +135,7 @@ def compare(
         if target is not None and target != "-" and not Path(target).parent.is_dir():
             raise BadInput(f"{flag} {target}: folder {Path(target).parent} does not exist")
     sweep_dir = locate(sweep, output_root)
-    table = core.build(observe(sweep_dir, ask_scheduler=False), files, metric or ())
+    table = core.build(observe(sweep_dir, ask_scheduler=False), files, metric or (), all_columns)
     core.select(table, sort, desc, top)
     axes = None
     if plot_file is not None:
@@ -153,7 +157,8 @@ def compare(
         drawn = plot.draw(table, axes, plot_file)
         hue_text = f" per {axes.hue}" if axes.hue else ""
         err.print(
-            f"plot: {axes.y} against {axes.x}{hue_text} ({drawn} runs) -> {plot_file}",
+            f"plot: {axes.y} against {axes.x}{hue_text} ({core.plural(drawn, 'run')}) "
+            f"-> {plot_file}",
             highlight=False,
             markup=False,
         )

@@ -45,8 +45,8 @@ def make_sweeps(project: Path, jobs: int, count: int) -> list[Path]:
     start = datetime.now(timezone.utc)
     made = []
     for _ in range(count):
-        claim = sweep.create(prepared, "local", argv=["bench"])
-        for num, run_dir in enumerate(claim.run_dirs):
+        sweep_dir, run_dirs = sweep.create(prepared, "local", argv=["bench"])
+        for num, run_dir in enumerate(run_dirs):
             begin = start + timedelta(seconds=num)
             store.write_status(
                 run_dir,
@@ -61,7 +61,7 @@ def make_sweeps(project: Path, jobs: int, count: int) -> list[Path]:
                     "signal": None,
                 },
             )
-        made.append(claim.sweep_dir)
+        made.append(sweep_dir)
     return made
 
 

@@ -19,50 +19,149 @@ if TYPE_CHECKING:
     from sweeper_cli.app import Target
 
 
-def compose_jobs(plan: Plan) -> None:
-    """Compose every job's config, as Hydra's BasicSweeper validates a batch, but fast.
-
-    A composition is the defaults list (set by the config-group overrides) merged, then
-    the value overrides applied in order (Hydra's `_load_configuration_impl`). Jobs that
-    share their group overrides share the merged part, so it is composed once per group
-    combination and each job only applies its value overrides to a copy: about 5 ms a job
-    instead of about 60 ms (well under 1 ms where the job only
-    assigns plain values). Any failure is re-checked with Hydra's full composition of
-    that job, so the error is Hydra's own.
-    """
-    import copy
-
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import OverrideType
+def _failures() -> tuple[type[BaseException], ...]:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    failures = (HydraException, OmegaConfBaseException, ValueError)
-    parser = OverridesParser.create()
-    repository = plan.loader.repository
-    bases: dict[tuple[str, ...], Any] = {}
+    return (HydraException, OmegaConfBaseException, ValueError)
+
+
+def compose_jobs(plan: Plan) -> None:
+    """Compose every job's config, as Hydra's BasicSweeper validates a batch, but fast:
+    BadInput with Hydra's own message for the first job that does not compose."""
+    failing = failing_jobs(plan, first_only=True)
+    if failing:
+        job = plan.jobs[failing[0]]
+        _compose_fully(plan, job.num, job.overrides)
+        raise AssertionError(f"job {job.num} failed the fast check but composes in full")
+
+
+class _Checker:
+    """Verdicts on a plan's jobs with as few compositions as give the same answers.
+
+    A composition is the defaults list (set by the config-group overrides) merged, then the
+    value overrides applied in order (Hydra's `_load_configuration_impl`). So the merged
+    part is composed once per combination of group overrides. When a sweep's value
+    overrides touch distinct keys (none inside another), each job's verdict is the
+    conjunction of its overrides' verdicts, and each distinct override is checked once:
+    a plain assignment on a shared working copy (an assignment replaces, whatever was
+    there), an addition of a key the config does not have once per key (its value cannot
+    change the verdict), anything else on a fresh copy. Otherwise each job's overrides
+    are applied in order, as Hydra does. Every override string is parsed once.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        self.plan = plan
+        self.parser = OverridesParser.create()
+        self.parsed: dict[str, Any] = {}
+        self.is_group: dict[str, bool] = {}
+        self.bases: dict[tuple[str, ...], Any] = {}
+        self.working: dict[tuple[str, ...], Any] = {}
+        self.verdicts: dict[tuple[tuple[str, ...], str], bool] = {}
+
+    def parse(self, text: str) -> Any:
+        if text not in self.parsed:
+            self.parsed[text] = self.parser.parse_overrides([text])[0]
+        return self.parsed[text]
+
+    def group(self, override: Any) -> bool:
+        key = override.key_or_group
+        if key not in self.is_group:
+            self.is_group[key] = self.plan.loader.repository.group_exists(key)
+        return self.is_group[key] and not isinstance(override.value(), dict)
+
+    def base(self, groups: tuple[str, ...]) -> Any:
+        if groups not in self.bases:
+            self.bases[groups] = self.plan.loader.load_sweep_config(self.plan.config, list(groups))
+        return self.bases[groups]
+
+    @staticmethod
+    def _apply(overrides: list[Any], cfg: Any) -> bool:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+        try:
+            ConfigLoaderImpl._apply_overrides_to_config(overrides, cfg)
+        except _failures():
+            return False
+        return True
+
+    def one(self, groups: tuple[str, ...], override: Any) -> bool:
+        """The verdict of one value override on the base of `groups`."""
+        import copy
+
+        from hydra.core.override_parser.types import OverrideType
+        from omegaconf import OmegaConf
+
+        base = self.base(groups)
+        value = override.value()
+        plain = not isinstance(value, dict) and type(value).__name__ != "ListExtensionOverrideValue"
+        absent = OmegaConf.select(base, override.key_or_group, throw_on_missing=False) is None
+        if override.type == OverrideType.CHANGE and plain:
+            memo = (groups, str(override.input_line))
+            if groups not in self.working:
+                self.working[groups] = copy.deepcopy(base)
+            target = self.working[groups]
+        elif override.type in (OverrideType.ADD, OverrideType.FORCE_ADD) and absent:
+            memo = (groups, f"+{override.key_or_group}")  # a new key: any value, one verdict
+            target = None
+        else:
+            memo = (groups, str(override.input_line))
+            target = None
+        if memo not in self.verdicts:
+            self.verdicts[memo] = self._apply([override], target or copy.deepcopy(base))
+        return self.verdicts[memo]
+
+    def job(self, overrides: tuple[str, ...], independent: bool) -> bool:
+        import copy
+
+        parsed = [self.parse(t) for t in overrides]
+        groups = tuple(str(o.input_line) for o in parsed if self.group(o))
+        values = [o for o in parsed if not self.group(o)]
+        if independent:
+            return all(self.one(groups, o) for o in values)
+        return self._apply(values, copy.deepcopy(self.base(groups)))
+
+
+def _independent(checker: _Checker, overrides: tuple[str, ...]) -> bool:
+    """Whether a job's value overrides touch distinct keys, none inside another."""
+    keys = sorted(
+        str(o.key_or_group) for o in (checker.parse(t) for t in overrides) if not checker.group(o)
+    )
+    return all(not b.startswith(a + ".") and a != b for a, b in zip(keys, keys[1:], strict=False))
+
+
+def failing_jobs(plan: Plan, first_only: bool = False, fast: bool = True) -> list[int]:
+    """The numbers of the jobs whose config does not compose (`fast=False`: each job
+    composed in full by Hydra's own loader, the reference the fast path must equal)."""
+    if not plan.jobs:
+        return []
+    failing: list[int] = []
+    if not fast:
+        for job in plan.jobs:
+            try:
+                plan.loader.load_sweep_config(plan.config, list(job.overrides))
+            except _failures():
+                failing.append(job.num)
+                if first_only:
+                    break
+        return failing
+    checker = _Checker(plan)
+    try:
+        independent = _independent(checker, plan.jobs[0].overrides)
+    except _failures():
+        independent = False
     for job in plan.jobs:
         try:
-            parsed = parser.parse_overrides(list(job.overrides))
-            groups = tuple(
-                str(o.input_line)
-                for o in parsed
-                if repository.group_exists(o.key_or_group) and not isinstance(o.value(), dict)
-            )
-            values = [o for o in parsed if o.input_line not in groups]
-            if groups not in bases:
-                bases[groups] = plan.loader.load_sweep_config(plan.config, list(groups))
-            # Plain `key=value` assignments give the same result whatever the previous
-            # value, so they may reuse the composed base; additions, deletions and dict
-            # merges need a fresh copy.
-            plain = all(
-                o.type == OverrideType.CHANGE and not isinstance(o.value(), dict) for o in values
-            )
-            target = bases[groups] if plain else copy.deepcopy(bases[groups])
-            ConfigLoaderImpl._apply_overrides_to_config(values, target)
-        except failures:
-            _compose_fully(plan, job.num, job.overrides)
+            ok = checker.job(job.overrides, independent)
+        except _failures():
+            ok = False
+        if not ok:
+            failing.append(job.num)
+            if first_only:
+                break
+    return failing
 
 
 def _compose_fully(plan: Plan, num: int, overrides: tuple[str, ...]) -> None:

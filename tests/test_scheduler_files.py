@@ -434,6 +434,8 @@ def test_make_profile_unknown_key_lists_valid_keys() -> None:
             "env",
             "extra",
             "gpus",
+            "gpus_per_job",
+            "jobs_per_gpu",
             "max_parallel",
             "memory",
             "partition",

@@ -36,6 +36,10 @@ SWEEPS = [
         id="value-fails-in-one-group-only",
     ),
     pytest.param(["phase1/latent_space=glob(*)", "seed=range(15)"], id="glob"),
+    pytest.param(["phase1/latent_space=none,nope,vq", "seed=range(10)"], id="unknown-option"),
+    pytest.param(
+        ["phase1/latent_space=none,nope"] * 1 + ["+x=range(20)"], id="unknown-option-adds"
+    ),
     pytest.param(
         ["trainer={epochs:2},{epochs:3}", "trainer.epochs=range(20)"],
         id="dict-merge-and-inner-key-interact",

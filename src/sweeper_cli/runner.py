@@ -275,10 +275,13 @@ def cancels(request: Mapping[str, Any] | None, attempt: int) -> bool:
 class Runner:
     """One attempt of one job: claim, start the app, record, forward signals."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(
+        self, run_dir: Path, start_app: Callable[[Record, Path], Any] | None = None
+    ) -> None:
         self.run_dir = run_dir
+        self.start_app = start_app  # a warm start (forkserver.py), else a new interpreter
         self.meta = run_dir / SWEEP_SUBDIR
-        self.popen: subprocess.Popen[bytes] | None = None
+        self.popen: Any = None  # subprocess.Popen, or a warm start's forked app
         self.signalled: int | None = None
         self.attempt = 0
         self._killer: threading.Timer | None = None
@@ -442,18 +445,9 @@ class Runner:
             with contextlib.suppress(OSError):
                 os.replace(log, log.with_name(f"{LOG_FILE}.{done}"))
         try:
-            with open(log, "ab") as out:
-                popen = subprocess.Popen(
-                    spec["argv"],
-                    cwd=spec["cwd"] or None,
-                    env={**os.environ, **spec["env"]},
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=os.name == "posix",  # the whole job is one group
-                    preexec_fn=_die_with(os.getpid()),
-                    creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-                )
+            popen = self.start_app(spec, log) if self.start_app else None
+            if popen is None:
+                popen = self._spawn(spec, log)
         except OSError as exc:
             why = f"cannot start {spec['argv'][0]!r}: {exc}"
             self.say(why)
@@ -498,12 +492,28 @@ class Runner:
             code = 130
         return self._record_end(record, code)
 
+    @staticmethod
+    def _spawn(spec: Record, log: Path) -> subprocess.Popen[bytes]:
+        """The app in a new interpreter (a cold start)."""
+        with open(log, "ab") as out:
+            return subprocess.Popen(
+                spec["argv"],
+                cwd=spec["cwd"] or None,
+                env={**os.environ, **spec["env"]},
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=os.name == "posix",  # the whole job is one group
+                preexec_fn=_die_with(os.getpid()),
+                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+            )
+
     def _wait(self, record: Record) -> int:
         assert self.popen is not None
         complained = False
         while True:
             try:
-                return self.popen.wait(timeout=HEARTBEAT_SECONDS)
+                return int(self.popen.wait(timeout=HEARTBEAT_SECONDS))
             except subprocess.TimeoutExpired:
                 record["heartbeat"] = now_iso()
                 try:

@@ -51,6 +51,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "jobs_per_gpu": (1, "int"),
     "max_jobs": (100_000, "int"),
     "poll_seconds": (30.0, "seconds"),
+    "warm": ("hydra", "warm"),
     "validate": (True, "bool"),
     "profile": (None, "str"),
 }
@@ -135,6 +136,11 @@ def _parse(key: str, raw: Any, kind: str, origin: str, base: Path) -> Any:
                 raise ValueError
             if "/" in text or os.sep in text:
                 return str((base / Path(text).expanduser()).absolute())
+            return text
+        if kind == "warm":
+            text = str(raw).strip().lower()
+            if text not in ("off", "hydra", "app"):
+                raise ValueError
             return text
         if kind == "version":
             text = str(raw).strip()

@@ -4,6 +4,7 @@ output root is writable."""
 from __future__ import annotations
 
 import importlib.machinery
+import itertools
 import os
 import shutil
 import sys
@@ -73,8 +74,13 @@ class _Checker:
         return self.is_group[key] and not isinstance(override.value(), dict)
 
     def base(self, groups: tuple[str, ...]) -> Any:
+        """The merged defaults of this group combination (None: they do not compose)."""
         if groups not in self.bases:
-            self.bases[groups] = self.plan.loader.load_sweep_config(self.plan.config, list(groups))
+            try:
+                loaded = self.plan.loader.load_sweep_config(self.plan.config, list(groups))
+            except _failures():
+                loaded = None
+            self.bases[groups] = loaded
         return self.bases[groups]
 
     @staticmethod
@@ -119,6 +125,8 @@ class _Checker:
         parsed = [self.parse(t) for t in overrides]
         groups = tuple(str(o.input_line) for o in parsed if self.group(o))
         values = [o for o in parsed if not self.group(o)]
+        if self.base(groups) is None:
+            return False
         if independent:
             return all(self.one(groups, o) for o in values)
         return self._apply(values, copy.deepcopy(self.base(groups)))
@@ -129,7 +137,7 @@ def _independent(checker: _Checker, overrides: tuple[str, ...]) -> bool:
     keys = sorted(
         str(o.key_or_group) for o in (checker.parse(t) for t in overrides) if not checker.group(o)
     )
-    return all(not b.startswith(a + ".") and a != b for a, b in zip(keys, keys[1:], strict=False))
+    return all(not b.startswith(a + ".") and a != b for a, b in itertools.pairwise(keys))
 
 
 def failing_jobs(plan: Plan, first_only: bool = False, fast: bool = True) -> list[int]:

@@ -18,12 +18,15 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sweeper_cli import runner, store
 from sweeper_cli.backends.base import Event, EventSink, JobRef, Observation
+from sweeper_cli.backends.warm import WarmStarts, warm_capable
+from sweeper_cli.backends.warm import app_file as warm_app_file
 from sweeper_cli.gpus import GpuPool
 from sweeper_cli.states import State
 
@@ -76,8 +79,12 @@ def stop_leftovers(run_dir: Path) -> None:
 
 @dataclass
 class _Running:
+    """A job's runner: a cold one's Popen, or a warm one's handle (the same interface:
+    stdout, returncode, send_signal), and how to wait for its exit code."""
+
     job: JobRef
-    popen: subprocess.Popen[bytes]
+    popen: Any
+    wait: Callable[[], int]
     gpus: tuple[str, ...] = ()
     last_words: list[str] = field(default_factory=list)
 
@@ -98,11 +105,14 @@ class LocalBackend:
         max_parallel: int | None = 1,
         gpu_pool: GpuPool | None = None,
         fail_fast: bool = False,
+        warm: str = "off",
         **_ignored: object,
     ) -> None:
         self.max_parallel = max(1, max_parallel or 1)
         self.pool = gpu_pool
         self.fail_fast = fail_fast
+        self.warm = warm  # "off", "hydra" (preload Hydra) or "app" (and the app's imports)
+        self.starts: WarmStarts | None = None
         self._running: dict[int, _Running] = {}
 
     def check_paths(self, paths: Sequence[Path]) -> None:
@@ -111,21 +121,24 @@ class LocalBackend:
     def _start(
         self, job: JobRef, gpus: tuple[str, ...], events: queue.Queue[tuple[str, int]]
     ) -> None:
-        env = dict(os.environ)
-        if self.pool is not None:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
-        # Its own session: a terminal's Ctrl-C reaches only thesis-sweep, which then
-        # stops the jobs itself.
-        popen = subprocess.Popen(
-            runner_argv(job.run_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=os.name == "posix",
-            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
-        )
-        entry = _Running(job, popen, gpus)
+        extra = {"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if self.pool is not None else {}
+        starts = self.starts
+        if starts is not None and not starts.gone.is_set():
+            warm = starts.start(job.num, job.run_dir, extra)
+            entry = _Running(job, warm, lambda: warm.wait(starts.gone), gpus)
+        else:
+            # Its own session: a terminal's Ctrl-C reaches only thesis-sweep, which then
+            # stops the jobs itself.
+            popen = subprocess.Popen(
+                runner_argv(job.run_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **extra},
+                start_new_session=os.name == "posix",
+                creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
+            )
+            entry = _Running(job, popen, popen.wait, gpus)
         self._running[job.num] = entry
         threading.Thread(target=self._listen, args=(entry, events), daemon=True).start()
 
@@ -139,7 +152,7 @@ class LocalBackend:
                 events.put(("started", entry.job.num))
             elif line:
                 entry.last_words = [*entry.last_words[-4:], line]
-        entry.popen.wait()
+        entry.wait()
         events.put(("ended", entry.job.num))
 
     def _ended(self, num: int) -> Event:
@@ -180,8 +193,31 @@ class LocalBackend:
         while pending:
             request_cancel(pending.popleft(), f"not started: {reason}")
 
+    def _open_warm(self, sweep_dir: Path, on_event: EventSink) -> None:
+        """Start the job-start server when warm starts are on and the app allows them."""
+        template = store.read_index(sweep_dir).header.raw.get("job_template")
+        if self.warm == "off" or not isinstance(template, dict) or not warm_capable(template):
+            return
+        env = template.get("env") or {}
+        search = [Path(p) for p in str(env.get("PYTHONPATH", "")).split(os.pathsep) if p]
+        search.append(Path(template.get("cwd") or "."))
+        app = warm_app_file(template, search) if self.warm == "app" else None
+        try:
+            self.starts = WarmStarts.open(template["argv"][0], env, template.get("cwd"), app)
+        except (OSError, RuntimeError) as exc:
+            on_event(Event("note", -1, detail=f"warm starts off ({exc}): jobs start cold"))
+
     def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink) -> None:
         """Run the jobs, at most `max_parallel` at a time, and return when all ended."""
+        self._open_warm(sweep_dir, on_event)
+        try:
+            self._launch(jobs, on_event)
+        finally:
+            if self.starts is not None:
+                self.starts.close()
+                self.starts = None
+
+    def _launch(self, jobs: Sequence[JobRef], on_event: EventSink) -> None:
         pending = deque(jobs)
         events: queue.Queue[tuple[str, int]] = queue.Queue()
         interrupts: list[KeyboardInterrupt] = []

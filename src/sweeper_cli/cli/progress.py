@@ -64,6 +64,8 @@ class Reporter:
                 f"job {event.num} {state.value} ({took:.1f}s{detail}): {label}", STATE_STYLE[state]
             )
             self.progress.advance(self.task)
+        elif event.kind == "note":
+            self._line(f"note: {event.detail}", "dim")
         elif event.kind == "interrupted":
             self._line(str(event.detail), "yellow")
         self.progress.update(self.task, running=len(self.started))

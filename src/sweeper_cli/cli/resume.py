@@ -36,6 +36,13 @@ def resume(
         None, "--jobs-per-gpu", min=1, help="Local: jobs that may share one GPU (default 1)."
     ),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
+    warm: str = typer.Option(
+        None,
+        "--warm",
+        metavar="off|hydra|app",
+        help="Local job starts: forked from a server that imported Hydra (hydra, the "
+        "default), also the app's imports (app), or new interpreters (off).",
+    ),
     strict: bool = typer.Option(
         False, "--strict", help="Refuse when the git commit changed or the tree got dirty."
     ),
@@ -76,7 +83,7 @@ def resume(
 
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(only)
-    settings = resolve({})
+    settings = resolve({"warm": warm})
     err = stderr()
     with store.launch_lock(sweep_dir):
         view = status.observe(sweep_dir)
@@ -100,6 +107,7 @@ def resume(
             if header.backend == "local"
             else max_parallel,
             gpu_pool=pool,
+            warm=settings["warm"],
             fail_fast=fail_fast,
             python=header.text("python"),
         )

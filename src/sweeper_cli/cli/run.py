@@ -71,6 +71,13 @@ def run(
     output_root: str = typer.Option(None, "--output-root", help="Root of runs/ and multiruns/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
+    warm: str = typer.Option(
+        None,
+        "--warm",
+        metavar="off|hydra|app",
+        help="Local job starts: forked from a server that imported Hydra (hydra, the "
+        "default), also the app's imports (app), or new interpreters (off).",
+    ),
     no_validate: bool = typer.Option(
         False, "--no-validate", help="Skip composing every job before launch."
     ),
@@ -89,6 +96,7 @@ def run(
         "output_root": output_root,
         "profile": profile,
         "max_jobs": max_jobs,
+        "warm": warm,
         "validate": False if no_validate else None,
     }
     settings = resolve(flags)
@@ -126,6 +134,7 @@ def run(
         else max_parallel,
         gpu_pool=pool,
         fail_fast=fail_fast,
+        warm=settings["warm"],
         python=settings["python"],
     )
     runner.check_paths([prepared.sweep_dir])

@@ -106,17 +106,22 @@ def preload(app: str | None) -> list[str]:
     """Import Hydra, and the app's top-level imports when asked (never the app itself:
     its module-level code runs once, in its job)."""
     names = list(HYDRA_MODULES)
-    if app:
-        source = app_source(app)
-        if source is not None:
-            names += top_level_imports(source)
+    source = app_source(app) if app else None
+    if source is not None:
+        names += top_level_imports(source)
+        # Found as the app finds them: from the script's folder, or the working directory.
+        sys.path.insert(0, str(source.parent) if app.endswith(".py") else os.getcwd())
     loaded = []
-    for name in names:
-        try:
-            importlib.import_module(name)
-            loaded.append(name)
-        except Exception:  # noqa: S112 - an import the app itself would fail on: not ours
-            continue
+    try:
+        for name in names:
+            try:
+                importlib.import_module(name)
+                loaded.append(name)
+            except Exception:  # noqa: S112 - an import the app itself fails on: not ours
+                continue
+    finally:
+        if source is not None:
+            del sys.path[0]
     return loaded
 
 

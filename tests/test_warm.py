@@ -210,6 +210,29 @@ def test_kill_9_of_the_orchestrator_leaves_warm_jobs_as_safe(project: Project) -
     assert [raw_status(Path(j["run_dir"]))["attempt"] for j in project.status()["jobs"]] == [1] * 4
 
 
+def servers_in(folder: Path) -> list[int]:
+    """Job-start servers running in `folder`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            here = Path(os.readlink(proc / "cwd")) == folder
+        except OSError:
+            continue
+        if here and b"forkserver.py" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.parametrize("bad", ["no_such_key=1", "phase1/latent_space=nope"])
+def test_a_refused_sweep_leaves_no_server_behind(project: Project, bad: str) -> None:
+    """The server starts while the sweep is planned; a plan that fails stops it."""
+    done = project.cli("run", "--warm", "app", "seed=0,1", bad)
+    assert done.returncode == 2
+    assert servers_in(project.root) == []
+    assert project.sweeps() == []
+
+
 @pytest.mark.parametrize(
     ("override", "state", "exit_code", "sig"),
     [

@@ -107,7 +107,7 @@ def preload(app: str | None) -> list[str]:
     its module-level code runs once, in its job)."""
     names = list(HYDRA_MODULES)
     source = app_source(app) if app else None
-    if source is not None:
+    if app and source is not None:
         names += top_level_imports(source)
         # Found as the app finds them: from the script's folder, or the working directory.
         sys.path.insert(0, str(source.parent) if app.endswith(".py") else os.getcwd())
@@ -402,4 +402,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stderr.flush()
+    os._exit(code)  # no teardown of the preloaded modules: the launch is waiting for us

@@ -49,7 +49,8 @@ def describe(cwd: Path) -> dict[str, Any]:
         "git": git_state(cwd),
         "host": hostname(),
         "user": user,
-        "platform": platform.platform(),
+        # Not platform.platform(): it runs `uname -p` and reads the interpreter's binary.
+        "platform": f"{platform.system()}-{platform.release()}-{platform.machine()}",
         "versions": {
             "python": sys.version.split()[0],
             "thesis-sweep": _version("thesis-sweep"),

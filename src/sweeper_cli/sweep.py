@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,14 +50,22 @@ class Prepared:
         return self.output_root / "multiruns" / self.naming.sweep_folder
 
 
-def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None = None) -> Prepared:
-    """Plan and validate; raise BadInput on any problem. Writes nothing."""
+def prepare(
+    settings: Settings,
+    overrides: Sequence[str],
+    now: datetime | None = None,
+    on_app: Callable[[dict[str, Any]], None] | None = None,
+) -> Prepared:
+    """Plan and validate; raise BadInput on any problem. Writes nothing. `on_app` gets the
+    jobs' command, cwd and env (`app_template`) as soon as the app is known."""
     name = check_name(settings["name"])
     run_pattern = check_pattern(settings["run_dir_pattern"], "run_dir_pattern", True)
     sweep_pattern = check_pattern(settings["sweep_dir_pattern"], "sweep_dir_pattern", False)
     validate.check_python(settings["python"])
     target = resolve_target(settings)
     validate.check_app(target, settings)
+    if on_app is not None:
+        on_app(app_template(settings, target))
     with warnings.catch_warnings():  # Hydra's deprecation notes: the app's own log says them
         warnings.simplefilter("ignore")
         plan = plan_sweep(
@@ -85,10 +93,8 @@ def prepare(settings: Settings, overrides: Sequence[str], now: datetime | None =
     return Prepared(settings, target, plan, names, output_root.resolve(), tuple(overrides), created)
 
 
-def job_template(prepared: Prepared) -> dict[str, Any]:
-    """What every job's argv and env share (kept in the index, so `resume` can rebuild a
-    lost job.json): the app and its Hydra flags, the user's hydra.* overrides, cwd, env."""
-    target = prepared.target
+def app_template(settings: Settings, target: Target) -> dict[str, Any]:
+    """What every job's command shares: the app and its Hydra flags, cwd and env."""
     argv = list(target.argv)
     if target.pass_config_dir:
         argv += ["-cd", str(target.config_dir)]
@@ -99,11 +105,18 @@ def job_template(prepared: Prepared) -> dict[str, Any]:
     if extra:
         current = os.environ.get("PYTHONPATH")
         env["PYTHONPATH"] = os.pathsep.join(extra + ([current] if current else []))
+    return {"argv": argv, "cwd": str(settings.project_root), "env": env}
+
+
+def job_template(prepared: Prepared) -> dict[str, Any]:
+    """`app_template` and the user's hydra.* overrides: kept in the index, so `resume`
+    can rebuild a lost job.json."""
+    app = app_template(prepared.settings, prepared.target)
     return {
-        "argv": argv,
+        "argv": app["argv"],
         "hydra_overrides": list(prepared.plan.hydra_overrides),
-        "cwd": str(prepared.settings.project_root),
-        "env": env,
+        "cwd": app["cwd"],
+        "env": app["env"],
     }
 
 

@@ -25,8 +25,7 @@ from typing import Any
 
 from sweeper_cli import runner, store
 from sweeper_cli.backends.base import Event, EventSink, JobRef, Observation
-from sweeper_cli.backends.warm import WarmStarts, warm_capable
-from sweeper_cli.backends.warm import app_file as warm_app_file
+from sweeper_cli.backends.warm import EarlyServer, WarmStarts, begin
 from sweeper_cli.gpus import GpuPool
 from sweeper_cli.states import State
 
@@ -106,12 +105,14 @@ class LocalBackend:
         gpu_pool: GpuPool | None = None,
         fail_fast: bool = False,
         warm: str = "off",
+        early: EarlyServer | None = None,
         **_ignored: object,
     ) -> None:
         self.max_parallel = max(1, max_parallel or 1)
         self.pool = gpu_pool
         self.fail_fast = fail_fast
         self.warm = warm  # "off", "hydra" (preload Hydra) or "app" (and the app's imports)
+        self.early = early  # a server `run` started while it planned, taken at launch
         self.starts: WarmStarts | None = None
         self._running: dict[int, _Running] = {}
 
@@ -194,16 +195,16 @@ class LocalBackend:
             request_cancel(pending.popleft(), f"not started: {reason}")
 
     def _open_warm(self, sweep_dir: Path, on_event: EventSink) -> None:
-        """Start the job-start server when warm starts are on and the app allows them."""
-        template = store.read_index(sweep_dir).header.raw.get("job_template")
-        if self.warm == "off" or not isinstance(template, dict) or not warm_capable(template):
-            return
-        env = template.get("env") or {}
-        search = [Path(p) for p in str(env.get("PYTHONPATH", "")).split(os.pathsep) if p]
-        search.append(Path(template.get("cwd") or "."))
-        app = warm_app_file(template, search) if self.warm == "app" else None
+        """Have the job-start server ready when warm starts are on and the app allows them."""
+        starting = self.early.take() if self.early is not None else None
         try:
-            self.starts = WarmStarts.open(template["argv"][0], env, template.get("cwd"), app)
+            if starting is None:
+                template = store.read_index(sweep_dir).header.raw.get("job_template")
+                if not isinstance(template, dict):
+                    return
+                starting = begin(template, self.warm)
+            if starting is not None:
+                self.starts = starting.ready()
         except (OSError, RuntimeError) as exc:
             on_event(Event("note", -1, detail=f"warm starts off ({exc}): jobs start cold"))
 

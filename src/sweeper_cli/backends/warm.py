@@ -1,10 +1,11 @@
 """Warm starts for the local backend: the client side of forkserver.py.
 
-`WarmStarts.open` starts the job-start server under the app's own interpreter with the
-jobs' common environment and waits for it to say it is ready (or why it refuses: the
-backend then starts every job cold). `start` hands it one job and returns a handle that
-looks like the Popen of a cold runner: the runner's stdout+stderr pipe, its pid, its exit
-code, and signals. If the server dies, jobs it started are watched by their pids.
+`begin` starts the job-start server under the app's own interpreter with the jobs' common
+environment (`run` does so while it plans the sweep); `Starting.ready` waits for it to say
+it is ready, or why it refuses (the backend then starts every job cold). `start` hands it
+one job and returns a handle that looks like the Popen of a cold runner: the runner's
+stdout+stderr pipe, its pid, its exit code, and signals. If the server dies, jobs it
+started are watched by their pids.
 """
 
 from __future__ import annotations
@@ -55,8 +56,75 @@ class WarmJob:
                 os.kill(self.pid, sig)
 
 
+class Starting:
+    """A job-start server on its way up: preloading runs while the sweep is planned."""
+
+    def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes]) -> None:
+        self.sock = sock
+        self.proc = proc
+
+    def ready(self) -> WarmStarts:
+        """Wait for the server; RuntimeError (with its reason) when it refuses or fails."""
+        self.sock.settimeout(READY_TIMEOUT)
+        try:
+            first = json.loads(self.sock.recv(65536) or b"{}")
+        except (OSError, ValueError):
+            first = {}
+        self.sock.settimeout(None)
+        if first.get("op") != "ready":
+            why = first.get("why") or _last_line(self.proc)
+            self.cancel()
+            raise RuntimeError(why or "the job-start server did not start")
+        return WarmStarts(self.sock, self.proc, list(first.get("preloaded", [])))
+
+    def cancel(self) -> None:
+        """Stop a server that will not be used."""
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+        self.sock.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
+def spawn(python: str, env: Mapping[str, str], cwd: str | None, app: Path | None) -> Starting:
+    """Start the server under the app's interpreter (OSError when it cannot start)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    argv = [python, str(SERVER_PATH), str(theirs.fileno())]
+    if app is not None:
+        argv += ["--preload-app", str(app)]
+    try:
+        proc = subprocess.Popen(
+            argv,
+            pass_fds=[theirs.fileno()],
+            env={**os.environ, **env},
+            cwd=cwd or None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    except OSError:
+        ours.close()
+        raise
+    finally:
+        theirs.close()
+    return Starting(ours, proc)
+
+
+def begin(template: Mapping[str, Any], mode: str) -> Starting | None:
+    """Start the server for jobs made from `template` when `mode` (off, hydra or app)
+    and the jobs' command allow warm starts; None when they do not."""
+    if mode == "off" or not warm_capable(template):
+        return None
+    env = template.get("env") or {}
+    search = [Path(p) for p in str(env.get("PYTHONPATH", "")).split(os.pathsep) if p]
+    search.append(Path(template.get("cwd") or "."))
+    app = app_file(template, search) if mode == "app" else None
+    return spawn(template["argv"][0], env, template.get("cwd"), app)
+
+
 class WarmStarts:
-    """One launch's job-start server."""
+    """One launch's job-start server, ready."""
 
     def __init__(self, sock: socket.socket, proc: subprocess.Popen[bytes], loaded: list[str]):
         self.sock = sock
@@ -65,41 +133,6 @@ class WarmStarts:
         self.jobs: dict[int, WarmJob] = {}
         self.gone = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
-
-    @classmethod
-    def open(
-        cls, python: str, env: Mapping[str, str], cwd: str | None, app_file: Path | None
-    ) -> WarmStarts:
-        """Start the server; OSError or RuntimeError (with the reason) when it cannot."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        argv = [python, str(SERVER_PATH), str(theirs.fileno())]
-        if app_file is not None:
-            argv += ["--preload-app", str(app_file)]
-        try:
-            proc = subprocess.Popen(
-                argv,
-                pass_fds=[theirs.fileno()],
-                env={**os.environ, **env},
-                cwd=cwd or None,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-            )
-        finally:
-            theirs.close()
-        ours.settimeout(READY_TIMEOUT)
-        try:
-            first = json.loads(ours.recv(65536) or b"{}")
-        except (OSError, ValueError):
-            first = {}
-        ours.settimeout(None)
-        if first.get("op") != "ready":
-            why = first.get("why") or _last_line(proc)
-            proc.kill()
-            ours.close()
-            raise RuntimeError(why or "the job-start server did not start")
-        return cls(ours, proc, list(first.get("preloaded", [])))
 
     def start(self, num: int, run_dir: Path, env: Mapping[str, str]) -> WarmJob:
         read, write = os.pipe()
@@ -168,3 +201,26 @@ def warm_capable(template: Mapping[str, Any]) -> bool:
     """Whether the jobs' argv is `<python> -m module` or `<python> script.py`."""
     argv = template.get("argv") or []
     return len(argv) > 1 and (argv[1] == "-m" or str(argv[1]).endswith(".py"))
+
+
+class EarlyServer:
+    """A server started as soon as the app is known (`sweep.prepare`'s on_app), so its
+    preloading overlaps planning, until the local backend takes it at launch (whoever
+    started it cancels it otherwise)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.starting: Starting | None = None
+
+    def begin(self, template: Mapping[str, Any]) -> None:
+        with contextlib.suppress(OSError):  # the backend tries again and says why
+            self.starting = begin(template, self.mode)
+
+    def take(self) -> Starting | None:
+        starting, self.starting = self.starting, None
+        return starting
+
+    def cancel(self) -> None:
+        starting = self.take()
+        if starting is not None:
+            starting.cancel()

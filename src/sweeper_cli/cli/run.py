@@ -107,59 +107,68 @@ def run(
     local_pool(settings, early, gpus, gpus_per_job, jobs_per_gpu)
     from sweeper_cli import sweep  # imports Hydra: kept off the --help path
     from sweeper_cli.backends import JobRef, get_backend
+    from sweeper_cli.backends.warm import EarlyServer
     from sweeper_cli.render import plan_heading, plan_json, plan_table
 
-    prepared = sweep.prepare(settings, every)
-    err = stderr()
-    if prepared.target.note:
-        err.print(f"note: {prepared.target.note}", highlight=False, markup=False)
-    if prepared.plan.chdir is None:
-        err.print(
-            f"warning: every job starts in {settings.project_root} (Hydra >= 1.2 does not "
-            "change into the run dir by default): files the jobs write with relative paths "
-            "land in one folder and overwrite each other. Set hydra.job.chdir=true, or write "
-            "under HydraConfig.get().runtime.output_dir and set hydra.job.chdir=false to "
-            "say so.",
-            style="yellow",
-            highlight=False,
-            markup=False,
-        )
-    chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
-    pool = local_pool(settings, chosen, gpus, gpus_per_job, jobs_per_gpu)
-    runner = get_backend(
-        chosen.backend,
-        chosen,
-        max_parallel=local_parallel(settings, jobs, pool)
-        if chosen.backend == "local"
-        else max_parallel,
-        gpu_pool=pool,
-        fail_fast=fail_fast,
-        warm=settings["warm"],
-        python=settings["python"],
+    # Local warm starts: the job-start server preloads while the sweep is planned.
+    early_server = EarlyServer(
+        settings["warm"] if early.backend == "local" and not dry_run else "off"
     )
-    runner.check_paths([prepared.sweep_dir])
-    if dry_run:
-        doc = plan_json(
-            prepared.naming.name,
-            prepared.sweep_dir,
-            [(j.num, j.overrides, prepared.run_dir(j.num)) for j in prepared.plan.jobs],
-            prepared.plan.swept_keys,
+    try:
+        prepared = sweep.prepare(settings, every, on_app=early_server.begin)
+        err = stderr()
+        if prepared.target.note:
+            err.print(f"note: {prepared.target.note}", highlight=False, markup=False)
+        if prepared.plan.chdir is None:
+            err.print(
+                f"warning: every job starts in {settings.project_root} (Hydra >= 1.2 does not "
+                "change into the run dir by default): files the jobs write with relative paths "
+                "land in one folder and overwrite each other. Set hydra.job.chdir=true, or write "
+                "under HydraConfig.get().runtime.output_dir and set hydra.job.chdir=false to "
+                "say so.",
+                style="yellow",
+                highlight=False,
+                markup=False,
+            )
+        chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
+        pool = local_pool(settings, chosen, gpus, gpus_per_job, jobs_per_gpu)
+        runner = get_backend(
+            chosen.backend,
+            chosen,
+            max_parallel=local_parallel(settings, jobs, pool)
+            if chosen.backend == "local"
+            else max_parallel,
+            gpu_pool=pool,
+            fail_fast=fail_fast,
+            warm=settings["warm"],
+            early=early_server,
+            python=settings["python"],
         )
-        doc["backend"] = chosen.backend
-        doc["profile"] = chosen.as_json()
-        if as_json:
-            print_json(doc)
-        else:
-            out = stdout()
-            out.print(plan_heading(doc), highlight=False, markup=False, soft_wrap=True)
-            out.print(plan_table(doc))
-        return EXIT_OK
+        runner.check_paths([prepared.sweep_dir])
+        if dry_run:
+            doc = plan_json(
+                prepared.naming.name,
+                prepared.sweep_dir,
+                [(j.num, j.overrides, prepared.run_dir(j.num)) for j in prepared.plan.jobs],
+                prepared.plan.swept_keys,
+            )
+            doc["backend"] = chosen.backend
+            doc["profile"] = chosen.as_json()
+            if as_json:
+                print_json(doc)
+            else:
+                out = stdout()
+                out.print(plan_heading(doc), highlight=False, markup=False, soft_wrap=True)
+                out.print(plan_table(doc))
+            return EXIT_OK
 
-    sweep_dir, run_dirs = sweep.create(prepared, runner.name, profile=chosen.as_json())
-    refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, run_dirs, strict=True)]
-    labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
-    with store.launch_lock(sweep_dir):
-        err.print(f"sweep {sweep_dir}  ({len(run_dirs)} jobs)", highlight=False, markup=False)
-        if runner.name == "local":
-            return launch(runner, sweep_dir, refs, labels, as_json)
-        return submit(runner, sweep_dir, refs, as_json, wait)
+        sweep_dir, run_dirs = sweep.create(prepared, runner.name, profile=chosen.as_json())
+        refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, run_dirs, strict=True)]
+        labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
+        with store.launch_lock(sweep_dir):
+            err.print(f"sweep {sweep_dir}  ({len(run_dirs)} jobs)", highlight=False, markup=False)
+            if runner.name == "local":
+                return launch(runner, sweep_dir, refs, labels, as_json)
+            return submit(runner, sweep_dir, refs, as_json, wait)
+    finally:
+        early_server.cancel()  # unless the launch took it

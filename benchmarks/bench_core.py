@@ -1,10 +1,14 @@
 """Benchmark: thesis-sweep's core costs, measured side by side in one run.
 
-1. Orchestration overhead: `thesis-sweep run -j 1` over 6 trivial jobs vs the floor,
-   6 bare single runs of the same Hydra app one after another.
-2. Parallelism: `thesis-sweep run -j 2` over 6 one-second jobs vs Hydra's own
-   `--multirun` of the same 6 jobs with the basic launcher.
-3. CLI latency: `thesis-sweep --help` and `thesis-sweep status` next to `python -c pass`
+1. Orchestration overhead: `thesis-sweep run -j 1` over 6 trivial jobs, with cold and warm
+   job starts, vs the floor, 6 bare single runs of the same Hydra app one after another.
+2. Parallelism: `thesis-sweep run -j 2` over 6 one-second jobs (cold and warm) vs Hydra's
+   own `--multirun` of the same 6 jobs with the basic launcher.
+3. A heavy app (its import does ~1 s of real NumPy work, as torch's does): 6 jobs cold,
+   warm (Hydra preloaded) and warm with the app's imports preloaded, vs bare runs.
+4. Planning: dry runs of 10,000 jobs (plain values, an added key, 2 groups x 5,000 seeds),
+   each against one composition of the app's config (`python -m app --cfg job`).
+5. CLI latency: `thesis-sweep --help` and `thesis-sweep status` next to `python -c pass`
    and `python -c "import rich"`, and a check that neither command imports Hydra.
 
 Everything runs in a throw-away copy of configs/ and examples/ with its own pyproject.toml.
@@ -29,7 +33,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -134,7 +140,7 @@ def iso_seconds(text: str) -> float:
     return datetime.fromisoformat(text).timestamp()
 
 
-def breakdown(doc: dict, timed: Timed) -> dict[str, float]:
+def breakdown(doc: dict[str, Any], timed: Timed) -> dict[str, float]:
     """Split a serial sweep's wall time using the job runners' start/end timestamps."""
     jobs = sorted(doc["jobs"], key=lambda j: iso_seconds(j["start"]))
     starts = [iso_seconds(j["start"]) for j in jobs]
@@ -192,22 +198,33 @@ def millis(value: float) -> str:
     return f"{value * 1000:.0f} ms"
 
 
-def bench_overhead(project: Path, cli: str, repeat: int, report: Report) -> tuple[float, Path]:
+MODES = ("off", "hydra", "app")  # cold starts, Hydra preloaded, the app's imports too
+LABELS = {
+    "off": "cold (--warm off)",
+    "hydra": "warm (--warm hydra, the default)",
+    "app": "warm (--warm app)",
+}
+
+
+def bench_overhead(
+    project: Path, cli: str, repeat: int, report: Report
+) -> tuple[dict[str, float], Path]:
     env = base_env()
     bare_env = {**env, "PYTHONPATH": "examples"}
-    sweep, bare = Samples(), Samples()
-    parts: dict[str, Samples] = {}
+    sweeps = {mode: Samples() for mode in MODES}
+    bare = Samples()
+    parts: dict[str, dict[str, Samples]] = {mode: {} for mode in MODES}
     last_root = project / "outputs"
 
-    def one_sweep(rep: int) -> None:
+    def one_sweep(rep: int, mode: str) -> None:
         nonlocal last_root
-        last_root = project / "o1" / f"rep{rep}"
-        argv = [cli, "run", "-j", "1", "--output-root", str(last_root)]
+        last_root = project / "o1" / f"{mode}{rep}"
+        argv = [cli, "run", "-j", "1", "--warm", mode, "--output-root", str(last_root)]
         timed = run([*argv, "trainer.epochs=" + ",".join(EPOCHS)], project, env)
-        sweep.add(timed.seconds)
+        sweeps[mode].add(timed.seconds)
         status = run([cli, "status", "--json", "--output-root", str(last_root)], project, env)
         for key, value in breakdown(json.loads(status.stdout), timed).items():
-            parts.setdefault(key, Samples()).add(value)
+            parts[mode].setdefault(key, Samples()).add(value)
 
     def bare_runs(rep: int) -> None:
         total = 0.0
@@ -217,101 +234,208 @@ def bench_overhead(project: Path, cli: str, repeat: int, report: Report) -> tupl
             total += run(argv, project, bare_env).seconds
         bare.add(total)
 
-    for rep in range(repeat):  # alternate the order so drift hits both sides alike
-        order: list[Callable[[int], None]] = [one_sweep, bare_runs]
-        for step in order if rep % 2 == 0 else order[::-1]:
-            step(rep)
+    for rep in range(repeat):  # alternate the order so drift hits every side alike
+        steps = [partial(bare_runs, rep)]
+        steps += [partial(one_sweep, rep, mode) for mode in MODES]
+        for step in steps if rep % 2 == 0 else steps[::-1]:
+            step()
 
-    ratio = sweep.median / bare.median
     report.section(f"1. Orchestration overhead: {N_JOBS} trivial jobs, one at a time")
-    report.row(
-        f"thesis-sweep run -j 1 trainer.epochs=1..{N_JOBS}",
-        seconds(sweep.median),
-        sweep.spread(),
-    )
     report.row(
         f"floor: {N_JOBS} bare single runs, one after another", seconds(bare.median), bare.spread()
     )
-    report.row(
-        "overhead per job",
-        millis((sweep.median - bare.median) / N_JOBS),
-        f"(total {seconds(sweep.median - bare.median)})",
-    )
-    report.text("where thesis-sweep's wall time goes (runner timestamps, medians):")
-    labels = {
-        "before": "  CLI start -> first job start (startup, plan, validate)",
-        "gaps": "  between jobs (runner spawn + bookkeeping, sum)",
-        "inside": "  inside jobs (app processes, as the runner saw them)",
-        "after": "  last job end -> CLI exit (report, index)",
-    }
-    for key, label in labels.items():
-        report.row(label, seconds(parts[key].median))
-    report.row(
-        "ratio of the best runs (min / min), less noise-prone",
-        f"{min(sweep.values) / min(bare.values):.3f}",
-        "informational",
-    )
-    report.row(
-        "ratio sweep / floor",
-        f"{ratio:.3f}",
-        f"target <= {TARGET_OVERHEAD:.2f}  {verdict(ratio, TARGET_OVERHEAD)}",
-    )
-    return ratio, last_root
+    ratios = {}
+    for mode, label in LABELS.items():
+        got = sweeps[mode]
+        ratios[mode] = got.median / bare.median
+        report.row(f"thesis-sweep run -j 1, {label}", seconds(got.median), got.spread())
+        report.text("  where its wall time goes (runner timestamps, medians):")
+        labels = {
+            "before": "    CLI start -> first job start (startup, plan, validate)",
+            "gaps": "    between jobs (runner start + bookkeeping, sum)",
+            "inside": "    inside jobs (app processes, as the runner saw them)",
+            "after": "    last job end -> CLI exit (report, index)",
+        }
+        for key, text in labels.items():
+            report.row(text, seconds(parts[mode][key].median))
+        report.row(
+            f"  ratio / floor ({label})",
+            f"{ratios[mode]:.3f}",
+            f"target <= {TARGET_OVERHEAD:.2f}  {verdict(ratios[mode], TARGET_OVERHEAD)}",
+        )
+    return ratios, last_root
 
 
-def bench_parallel(project: Path, cli: str, repeat: int, report: Report) -> float:
+def bench_parallel(project: Path, cli: str, repeat: int, report: Report) -> dict[str, float]:
     env = base_env()
     hydra_env = {**env, "PYTHONPATH": "examples"}
-    sweep, multirun = Samples(), Samples()
+    sweeps = {mode: Samples() for mode in MODES}
+    multirun = Samples()
 
-    def one_sweep(rep: int) -> None:
-        root = project / "o2" / f"rep{rep}"
-        argv = [cli, "run", "-j", "2", "--output-root", str(root), f"seed={SEEDS}", *SLOW_JOB]
-        sweep.add(run(argv, project, env).seconds)
+    def one_sweep(rep: int, mode: str) -> None:
+        root = project / "o2" / f"{mode}{rep}"
+        argv = [cli, "run", "-j", "2", "--warm", mode, "--output-root", str(root)]
+        sweeps[mode].add(run([*argv, f"seed={SEEDS}", *SLOW_JOB], project, env).seconds)
 
     def hydra_multirun(rep: int) -> None:
         sweep_dir = project / "mr" / f"rep{rep}"
-        argv = [
-            PYTHON,
-            "-m",
-            MODULE,
-            "-m",
-            "hydra=experiment",
-            f"hydra.sweep.dir={sweep_dir}",
-            f"seed={SEEDS}",
-            *SLOW_JOB,
-        ]
-        multirun.add(run(argv, project, hydra_env).seconds)
+        argv = [PYTHON, "-m", MODULE, "-m", "hydra=experiment", f"hydra.sweep.dir={sweep_dir}"]
+        multirun.add(run([*argv, f"seed={SEEDS}", *SLOW_JOB], project, hydra_env).seconds)
 
     for rep in range(repeat):
-        order: list[Callable[[int], None]] = [one_sweep, hydra_multirun]
-        for step in order if rep % 2 == 0 else order[::-1]:
-            step(rep)
+        steps = [partial(hydra_multirun, rep)]
+        steps += [partial(one_sweep, rep, mode) for mode in MODES]
+        for step in steps if rep % 2 == 0 else steps[::-1]:
+            step()
 
-    ratio = sweep.median / multirun.median
     cpus = os.cpu_count() or 1
     report.section(f"2. Parallelism: {N_JOBS} one-second jobs (epochs=1, sleep=1.0), {cpus} CPUs")
-    report.row("thesis-sweep run -j 2", seconds(sweep.median), sweep.spread())
     report.row(
         "hydra --multirun (basic launcher, serial)", seconds(multirun.median), multirun.spread()
     )
-    report.row(
-        "ideal -j 2 (half of --multirun)",
-        seconds(multirun.median / 2),
-    )
-    report.row(
-        "ratio of the best runs (min / min), less noise-prone",
-        f"{min(sweep.values) / min(multirun.values):.3f}",
-        "informational",
-    )
-    report.row(
-        "ratio -j 2 / --multirun",
-        f"{ratio:.3f}",
-        f"target <= {TARGET_PARALLEL:.2f}  {verdict(ratio, TARGET_PARALLEL)}",
-    )
+    report.row("ideal -j 2 (half of --multirun)", seconds(multirun.median / 2))
+    ratios = {}
+    for mode, label in LABELS.items():
+        ratios[mode] = sweeps[mode].median / multirun.median
+        report.row(
+            f"thesis-sweep run -j 2, {label}", seconds(sweeps[mode].median), sweeps[mode].spread()
+        )
+        report.row(
+            f"  ratio -j 2 / --multirun ({label})",
+            f"{ratios[mode]:.3f}",
+            f"target <= {TARGET_PARALLEL:.2f}  {verdict(ratios[mode], TARGET_PARALLEL)}",
+        )
     if cpus < 2:
         report.text(f"note: only {cpus} CPU here; the target assumes 2 cores")
-    return ratio
+    return ratios
+
+
+HEAVY_APP = """\
+\"\"\"A stand-in for a torch app: its import does about a second of real NumPy work.\"\"\"
+import hydra
+import heavylib  # noqa: F401
+
+
+@hydra.main(config_path="../configs", config_name="config", version_base="1.3")
+def main(cfg):
+    print("epochs", cfg.trainer.epochs)
+
+
+if __name__ == "__main__":
+    main()
+"""
+HEAVY_LIB = """\
+\"\"\"Real work at import, as large libraries do (about a second here).\"\"\"
+import numpy
+
+_rng = numpy.random.default_rng(0)
+TABLE = [numpy.linalg.eigvalsh(_rng.normal(size=(300, 300)) @ _rng.normal(size=(300, 300)).T)
+         for _ in range(WORK)]
+"""
+
+
+def heavy_project(project: Path) -> float:
+    """Install the heavy app next to the example and calibrate its import to ~1 s."""
+    app_dir = project / "heavy"
+    app_dir.mkdir(exist_ok=True)
+    (app_dir / "heavy_app.py").write_text(HEAVY_APP)
+    work = 1
+    while True:
+        (app_dir / "heavylib.py").write_text(HEAVY_LIB.replace("WORK", str(work)))
+        took = run([PYTHON, "-c", "import heavylib"], app_dir, base_env()).seconds
+        if took >= 1.0 or work > 4096:
+            return took
+        work = max(work + 1, int(work * 1.0 / max(took, 0.05)))
+
+
+def bench_heavy(project: Path, cli: str, repeat: int, report: Report) -> dict[str, float]:
+    imported = heavy_project(project)
+    env = {**base_env()}
+    script = str(project / "heavy" / "heavy_app.py")
+    times = {mode: Samples() for mode in ("bare", "off", "hydra", "app")}
+
+    def one_sweep(rep: int, mode: str) -> None:
+        root = project / "o3" / f"{mode}{rep}"
+        argv = [
+            cli,
+            "run",
+            "-j",
+            "1",
+            "--warm",
+            mode,
+            "--script",
+            script,
+            "--output-root",
+            str(root),
+        ]
+        times[mode].add(run([*argv, "trainer.epochs=" + ",".join(EPOCHS)], project, env).seconds)
+
+    def bare_runs(rep: int) -> None:
+        total = 0.0
+        for k in EPOCHS:
+            run_dir = project / "bare3" / f"rep{rep}" / k
+            argv = [PYTHON, script, f"trainer.epochs={k}", f"hydra.run.dir={run_dir}"]
+            total += run(argv, project, env).seconds
+        times["bare"].add(total)
+
+    for rep in range(repeat):
+        steps = [partial(bare_runs, rep)]
+        steps += [partial(one_sweep, rep, mode) for mode in ("off", "hydra", "app")]
+        for step in steps if rep % 2 == 0 else steps[::-1]:
+            step()
+
+    report.section(f"3. A heavy app (its import alone takes {imported:.2f} s), {N_JOBS} jobs, -j 1")
+    floor = times["bare"].median
+    report.row(f"floor: {N_JOBS} bare single runs", seconds(floor), times["bare"].spread())
+    ratios = {}
+    labels = {"off": "cold", "hydra": "warm, Hydra preloaded", "app": "warm, --warm app"}
+    for mode, label in labels.items():
+        got = times[mode].median
+        ratios[mode] = got / floor
+        per_job = (floor - got) / N_JOBS
+        than = "faster" if per_job >= 0 else "slower"
+        report.row(
+            f"thesis-sweep run ({label})",
+            seconds(got),
+            f"ratio {ratios[mode]:.3f}, {millis(abs(per_job))} a job {than} than a bare run",
+        )
+    return ratios
+
+
+PLANS = {
+    "values: seed=range(100) trainer.lr=range(100)": ["seed=range(100)", "trainer.lr=range(100)"],
+    "added key: +extra=range(10000)": ["+extra=range(10000)"],
+    "groups: phase1/latent_space=none,vq seed=range(5000)": [
+        "phase1/latent_space=none,vq",
+        "seed=range(5000)",
+    ],
+}
+TARGET_PLAN = 10.0  # a 10,000-job dry run / one composition
+
+
+def bench_planning(project: Path, cli: str, repeat: int, report: Report) -> dict[str, float]:
+    env = base_env()
+    one = Samples()
+    dry = {label: Samples() for label in PLANS}
+    for _ in range(repeat):
+        argv = [PYTHON, "-m", MODULE, "--cfg", "job"]
+        one.add(run(argv, project, {**env, "PYTHONPATH": "examples"}).seconds)
+        for label, overrides in PLANS.items():
+            dry[label].add(
+                run([cli, "run", "--dry-run", "--json", *overrides], project, env).seconds
+            )
+    report.section("4. Planning and validating 10,000 jobs (dry runs)")
+    report.row("one composition: python -m app --cfg job", seconds(one.median), one.spread())
+    ratios = {}
+    for label, got in dry.items():
+        ratios[label] = got.median / one.median
+        report.row(
+            label,
+            seconds(got.median),
+            f"{ratios[label]:.1f}x  target <= {TARGET_PLAN:.0f}x  "
+            f"{verdict(ratios[label], TARGET_PLAN)}",
+        )
+    return ratios
 
 
 def bench_latency(project: Path, cli: str, status_root: Path, repeat: int, report: Report) -> bool:
@@ -329,7 +453,7 @@ def bench_latency(project: Path, cli: str, status_root: Path, repeat: int, repor
         for label, argv in commands.items():
             times[label].add(run(argv, project, env).seconds)
 
-    report.section(f"3. CLI latency (median of {samples})")
+    report.section(f"5. CLI latency (median of {samples})")
     floor = times["python -c pass"].median
     for label, got in times.items():
         note = (
@@ -374,6 +498,8 @@ def main() -> int:
         )
         overhead, status_root = bench_overhead(project, cli, repeat, report)
         parallel = bench_parallel(project, cli, repeat, report)
+        heavy = bench_heavy(project, cli, repeat, report)
+        planning = bench_planning(project, cli, repeat, report)
         hydra = bench_latency(project, cli, status_root, repeat, report)
     except CommandFailed as exc:
         report.print()
@@ -387,16 +513,23 @@ def main() -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
     report.section(f"summary (total benchmark time {time.perf_counter() - t0:.0f} s)")
-    report.row(
-        "orchestration: run -j 1 / bare runs",
-        f"{overhead:.3f}",
-        f"target <= {TARGET_OVERHEAD:.2f}  {verdict(overhead, TARGET_OVERHEAD)}",
-    )
-    report.row(
-        "parallelism: run -j 2 / hydra --multirun",
-        f"{parallel:.3f}",
-        f"target <= {TARGET_PARALLEL:.2f}  {verdict(parallel, TARGET_PARALLEL)}",
-    )
+    short = {"off": "cold", "hydra": "warm", "app": "warm + app imports"}
+    for mode, label in short.items():
+        report.row(
+            f"run -j 1 / bare runs ({label})",
+            f"{overhead[mode]:.3f}",
+            f"target <= {TARGET_OVERHEAD:.2f}  {verdict(overhead[mode], TARGET_OVERHEAD)}",
+        )
+    for mode, label in short.items():
+        report.row(
+            f"run -j 2 / hydra --multirun ({label})",
+            f"{parallel[mode]:.3f}",
+            f"target <= {TARGET_PARALLEL:.2f}  {verdict(parallel[mode], TARGET_PARALLEL)}",
+        )
+    for mode, label in short.items():
+        report.row(f"heavy app: run / bare runs ({label})", f"{heavy[mode]:.3f}")
+    for label, ratio in planning.items():
+        report.row(f"dry run / one composition, {label.split(':')[0]}", f"{ratio:.1f}x")
     report.row("hydra imported by --help/status", "yes" if hydra else "no", "target: no")
     report.print()
     return 0

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import Project
 from conftest import submissions as _submissions
@@ -214,3 +215,33 @@ def test_status_from_many_shells_never_loses_a_submission(cluster: tuple[str, Pr
     jobs = _wait(project, lambda jobs: all(j["state"] != "queued" for j in jobs))
     assert {j["state"] for j in jobs} <= {"cancelled", "succeeded"}
     assert sum(j["state"] == "cancelled" for j in jobs) >= 290
+
+
+def test_a_search_submits_each_batch_and_tries_what_hydra_tries(
+    cluster: tuple[str, Project], tmp_path: Path
+) -> None:
+    """Hydra's Optuna sweeper config on a real scheduler: each batch of n_jobs trials is
+    one submission; the trials are those of Hydra's own Optuna sweep of the same app."""
+    from test_search import SEARCH, hydra_search, our_trials
+
+    backend, project = cluster
+    budget = ["hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=2", "trainer.epochs=1"]
+    theirs = hydra_search(project, tmp_path / "hydra", *budget)
+    done = project.cli("run", "--backend", backend, SEARCH, *budget, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "it runs without this terminal" in done.stderr
+    watched = project.cli("status", "--watch", "--poll", "2", timeout=600)
+    assert watched.returncode == 0, (watched.stdout, watched.stderr)
+    [sweep] = project.sweeps()
+    assert our_trials(sweep) == theirs
+    assert [sorted(s["job_ids"]) for s in _submissions(project)] == [["0", "1"], ["2", "3"]]
+    shown = project.status()
+    assert shown["search"]["state"] == "finished"
+    assert all(j["state"] == "succeeded" and j["scheduler_id"] for j in shown["jobs"])
+    ours, hydra = (
+        yaml.safe_load((d / "optimization_results.yaml").read_text())
+        for d in (sweep, tmp_path / "hydra")
+    )
+    assert ours["best_params"] == hydra["best_params"]
+    # the same arithmetic on another node (HTCondor's job sandbox) may differ in the last bit
+    assert ours["best_value"] == pytest.approx(hydra["best_value"], rel=1e-9)

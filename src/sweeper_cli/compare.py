@@ -229,6 +229,17 @@ def sort_rows(rows: Sequence[Row], key: str, descending: bool = False) -> list[R
     return present + absent
 
 
+def objective(view: SweepView, table: Comparison) -> tuple[str, bool] | None:
+    """A search's first objective and whether larger is better, if it is a column."""
+    record = view.header.raw.get("search")
+    if not isinstance(record, dict):
+        return None
+    names, directions = record.get("objectives") or [], record.get("directions") or []
+    if not names or str(names[0]) not in table.metrics:
+        return None
+    return str(names[0]), bool(directions) and directions[0] == "maximize"
+
+
 def select(table: Comparison, sort: str | None, descending: bool, top: int | None) -> None:
     """Sort (a leading `-` on the key means descending) and keep the first `top` rows."""
     if sort:

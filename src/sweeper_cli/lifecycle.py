@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -235,6 +236,31 @@ def cancel(sweep_dir: Path, nums: Iterable[int] | None) -> tuple[list[int], Swee
     return sorted(wanted), view
 
 
+def stop_search(sweep_dir: Path, reason: str) -> SweepView:
+    """Stop a search: a stop request (its controller asks for no more trials and ends
+    `cancelled`), SIGTERM to a controller on this host, then its queued and running jobs
+    are cancelled. `resume` continues the search later; a trial stopped here runs again."""
+    import signal
+
+    from sweeper_cli import search_files
+
+    by = {"by": {"host": hostname(), "pid": os.getpid()}, "time": now_iso()}
+    store.require_writable(search_files.folder(sweep_dir), "stop the search")
+    search_files.request_stop(sweep_dir, reason, by)
+    view = observe(sweep_dir)
+    search = view.search
+    controller = search.controller if search is not None else None
+    if search is not None and search.active and controller and controller.host == hostname():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(controller.pid, signal.SIGTERM)
+    _, view = cancel(sweep_dir, None)
+    deadline = time.monotonic() + GRACE_SECONDS + 10
+    while view.search is not None and view.search.active and time.monotonic() < deadline:
+        time.sleep(0.2)
+        view = observe(sweep_dir)
+    return view
+
+
 # --- remove ------------------------------------------------------------------------------
 
 
@@ -262,10 +288,14 @@ def plan_removal(sweep_dir: Path) -> Removal:
     busy: list[int] = []
     if index is not None:
         try:
-            jobs = observe(sweep_dir).jobs
-            busy = [j.num for j in jobs if not j.state.is_terminal()]
+            view = observe(sweep_dir)
         except BadInput:
-            busy = []
+            view = None
+        if view is not None and view.search is not None and view.search.active:
+            raise BadInput(
+                f"the search {sweep_dir.name} is {view.search.state}: thesis-sweep cancel it first"
+            )
+        busy = [j.num for j in view.jobs if not j.state.is_terminal()] if view else []
     return Removal(sweep_dir, owned, busy)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweeper_cli import search
 from sweeper_cli.errors import BadInput
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -31,8 +32,10 @@ _OWNED_PREFIXES = {
     "hydra.sweep": "thesis-sweep writes the sweep folder itself (see the sweep_dir_pattern "
     "setting); hydra.sweep.* has no effect on single runs",
     "hydra/launcher": "thesis-sweep is the launcher: use -j/--backend instead",
-    "hydra/sweeper": "thesis-sweep reproduces Hydra's basic sweeper only",
+    "hydra/sweeper": "thesis-sweep runs Hydra's basic sweeper (grids) and its Optuna "
+    "sweeper (searches) only",
 }
+_SWEEPERS = {"basic", "optuna"}  # hydra/sweeper choices thesis-sweep runs itself
 _MULTIRUN_FLAGS = {"-m", "--multirun"}
 _MODE_OVERRIDE = "hydra.mode=MULTIRUN"
 
@@ -59,6 +62,7 @@ class Plan:
     chdir: bool | None  # jobs run in their run dirs; None: they do not, by Hydra's default
     config: Any  # the composed MULTIRUN config (for multirun.yaml and validation)
     loader: Any  # Hydra's config loader, reused by validation
+    search: Any = None  # `search.Space` when the config selects Hydra's Optuna sweeper
 
 
 _NOISE_MARKERS = (" Config search path:", " full_key:", " See https://hydra.cc/")
@@ -108,6 +112,8 @@ def _check_keys(parsed: list[Any]) -> None:
         key = override.key_or_group
         if key in _OWNED_KEYS:
             raise BadInput(f"'{override.input_line}' is not allowed: {_OWNED_KEYS[key]}")
+        if key == "hydra/sweeper" and override.value() in _SWEEPERS:
+            continue
         for prefix, why in _OWNED_PREFIXES.items():
             if key == prefix or key.startswith(prefix + "."):
                 raise BadInput(f"'{override.input_line}' is not allowed: {why}")
@@ -212,13 +218,15 @@ def plan_sweep(
             config_name, [*overrides, _MODE_OVERRIDE], run_mode=RunMode.MULTIRUN
         )
     except (HydraException, OmegaConfBaseException) as exc:
+        if "hydra/sweeper/optuna" in str(exc) and not search.plugin_installed():
+            raise BadInput(search.NEEDS_EXTRA) from exc
         raise BadInput(one_line(exc)) from exc
 
     sweeper_target = OmegaConf.select(cfg, "hydra.sweeper._target_")
-    if sweeper_target != BASIC_SWEEPER:
+    if sweeper_target not in (BASIC_SWEEPER, search.OPTUNA_SWEEPER):
         raise BadInput(
-            f"the config selects the sweeper {sweeper_target}; thesis-sweep reproduces "
-            "Hydra's basic sweeper only (grid sweeps)"
+            f"the config selects the sweeper {sweeper_target}; thesis-sweep runs Hydra's "
+            "basic sweeper (grids) and its Optuna sweeper (searches)"
         )
     launcher_target = OmegaConf.select(cfg, "hydra.launcher._target_")
     if launcher_target != BASIC_LAUNCHER:
@@ -233,6 +241,25 @@ def plan_sweep(
     task = [str(o) for o in _unresolved_list(cfg.hydra.overrides.task)]
     typed_hydra = _unresolved_list(cfg.hydra.overrides.hydra)
     hydra_overrides = [str(o) for o in typed_hydra if o != _MODE_OVERRIDE]
+    if sweeper_target == search.OPTUNA_SWEEPER:
+        try:
+            _check_keys(parser.parse_overrides([f"{k}={v}" for k, v in params.items()]))
+        except (HydraException, OmegaConfBaseException) as exc:
+            raise BadInput(one_line(exc)) from exc
+        space = search.open_space(cfg, task)
+        return Plan(
+            jobs=(),
+            task_overrides=tuple(task),
+            hydra_overrides=tuple(hydra_overrides),
+            sweep_params=params,
+            swept_keys=tuple(space.distributions),
+            output_root=_output_root(cfg),
+            profile=_selected_profile(cfg),
+            chdir=_job_chdir(cfg),
+            config=cfg,
+            loader=loader,
+            search=space,
+        )
     arguments = [f"{k}={v}" for k, v in params.items()] + task
     try:
         parsed = parser.parse_overrides(arguments)

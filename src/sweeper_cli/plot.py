@@ -48,9 +48,10 @@ def choose_axes(
     hue: str | None,
     logx: bool = False,
     logy: bool = False,
+    hue_default: bool = True,
 ) -> Axes:
-    """Fill in defaults (x: first swept key, y: first metric, hue: the next swept key) and
-    check every name against the table's columns."""
+    """Fill in defaults (x: first swept key, y: first metric, hue: the next swept key,
+    unless not `hue_default`) and check every name against the table's columns."""
     x = x or (table.params[0] if table.params else None)
     y = y or (table.metrics[0] if table.metrics else None)
     if x is None:
@@ -62,7 +63,7 @@ def choose_axes(
     if y not in (*table.metrics, "duration"):
         raise BadInput(f"--y {y!r} is not a metric (metrics: {', '.join(table.metrics)})")
     if hue is None:
-        hue = next((p for p in table.params if p != x), None)
+        hue = next((p for p in table.params if p != x), None) if hue_default else None
     elif hue == x:
         raise BadInput("--hue must differ from --x")
     else:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper_cli.states import State
-from sweeper_cli.status import JobView, SweepView
+from sweeper_cli.status import JobView, SearchView, SweepView
 
 if TYPE_CHECKING:  # rich is imported only where a table is drawn (not for --json)
     from rich.table import Table
@@ -99,8 +99,32 @@ def status_json(view: SweepView) -> dict[str, Any]:
             "output_root": str(root),
             "counts": view.counts(),
         },
+        "search": None if view.search is None else view.search.as_json(),
         "jobs": [job.as_json() for job in view.jobs],
     }
+
+
+def search_line(search: SearchView) -> str:
+    """One line on where a search stands: its state, trials told, the best so far."""
+    told = search.counts()
+    parts = [f"search {search.state}"]
+    if search.reason:
+        parts[0] += f" ({search.reason})"
+    done = told["complete"] + told["failed"]
+    parts.append(f"{done} of {search.n_trials or '?'} trials told ({told['failed']} failed)")
+    best = [search.trials[j] for j in search.best if j in search.trials]
+    if best and best[0].values is not None:
+        names = ", ".join(search.objectives)
+        shown = "; ".join(f"{_values(t.values)} (job {t.job})" for t in best[:3])
+        more = f" and {len(best) - 3} more" if len(best) > 3 else ""
+        parts.append(f"best {names} = {shown}{more}")
+    return "; ".join(parts)
+
+
+def _values(values: Sequence[float] | None) -> str:
+    if values is None:
+        return "-"
+    return ", ".join(f"{v:.6g}" for v in values)
 
 
 def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
@@ -109,6 +133,9 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
 
     sweep = view.header
     counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
+    search = view.search
+    if search is not None:
+        counts = f"{counts}\n{search_line(search)}" if counts else search_line(search)
     table = Table(
         title=f"{sweep.id}  ({sweep.backend}, created {sweep.created})",
         caption=counts,
@@ -119,6 +146,8 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
     columns = [("#", "right"), ("overrides", "left"), ("state", "left"), ("exit", "right")]
     columns += [("time", "right"), ("host", "left")]
     columns += [("gpus", "left")] if with_gpus else []
+    if search is not None:
+        columns += [(", ".join(search.objectives) or "value", "right")]
     for column, justify in [*columns, ("run dir", "left")]:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     swept = sweep.swept_keys
@@ -130,5 +159,9 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
         cells: list[str | Text] = [str(job.num), _swept_only(job, swept), state, _exit_text(job)]
         cells += [fmt_duration(job.duration()), job.host or "-"]
         cells += [job.gpus or "-"] if with_gpus else []
+        if search is not None:
+            trial = search.trials.get(job.num)
+            mark = " *" if job.num in search.best else ""
+            cells += [(_values(trial.values) if trial else "-") + mark]
         table.add_row(*cells, run_dir)
     return table

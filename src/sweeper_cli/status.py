@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import records, store
+from sweeper_cli import records, search_files, store
 from sweeper_cli.backends.base import Observation
 from sweeper_cli.decide import JobFacts, decide, launcher_alive
 from sweeper_cli.runner import cancel_request, highest_claim, hostname, is_alive
@@ -106,6 +106,82 @@ def resources(submission: records.Submission) -> dict[str, Any]:
     return {key: profile.get(key) for key in RESOURCE_KEYS}
 
 
+@dataclass(frozen=True)
+class SearchView:
+    """Where a search stands: its controller's account, checked against its process."""
+
+    state: str  # running, stopping, starting, finished, stopped, cancelled, interrupted,
+    # not started
+    reason: str | None
+    n_trials: int | None
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    trials: dict[int, search_files.Trial]  # by job number
+    best: tuple[int, ...]
+    controller: records.Process | None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "stopping", "starting")
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(t.state for t in self.trials.values())
+        return {"complete": found["complete"], "failed": found["failed"]}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "n_trials": self.n_trials,
+            "objectives": list(self.objectives),
+            "directions": list(self.directions),
+            "told": self.counts(),
+            "best_jobs": list(self.best),
+            "controller": None if self.controller is None else self.controller.as_json(),
+            "trials": [t.as_json() for _, t in sorted(self.trials.items())],
+        }
+
+
+def observe_search(sweep_dir: Path, header: records.SweepHeader, alive: Alive) -> SearchView:
+    """The search's state from search/state.json and its controller's liveness."""
+    record = header.raw.get("search")
+    spec = record if isinstance(record, dict) else {}
+    base = SearchView(
+        state="not started",
+        reason="its controller never started: `thesis-sweep resume` starts it",
+        n_trials=spec.get("n_trials") if isinstance(spec.get("n_trials"), int) else None,
+        objectives=tuple(str(o) for o in spec.get("objectives") or ()),
+        directions=tuple(str(d) for d in spec.get("directions") or ()),
+        trials={},
+        best=(),
+        controller=None,
+    )
+    try:
+        found = search_files.read_state(sweep_dir)
+    except (OSError, ValueError) as exc:
+        return replace(base, state="interrupted", reason=f"search/state.json: {exc}")
+    holder = store.launching(sweep_dir)
+    if found is None:
+        if holder is not None and launcher_alive(holder, hostname(), alive):
+            return replace(base, state="starting", reason=None)
+        return base
+    view = replace(
+        base,
+        state=found.state,
+        reason=found.reason,
+        trials=found.trials,
+        best=found.best,
+        controller=found.controller,
+    )
+    if found.state != search_files.RUNNING:
+        return view
+    if found.controller is None or not launcher_alive(found.controller, hostname(), alive):
+        why = "its controller is gone, killed or its machine restarted; `resume` continues it"
+        return replace(view, state="interrupted", reason=why)
+    stop = search_files.stop_request(sweep_dir)
+    return replace(view, state="stopping", reason=stop) if stop else view
+
+
 @dataclass
 class SweepView:
     sweep_dir: Path
@@ -115,6 +191,7 @@ class SweepView:
     warning: str | None = None
     launching: bool = False  # a live process holds the launch lock (run, resume)
     answers: dict[int, Observation] = field(default_factory=dict)  # the scheduler's last word
+    search: SearchView | None = None  # a search (Hydra's Optuna sweeper config)
 
     @property
     def header(self) -> records.SweepHeader:
@@ -336,9 +413,11 @@ def observe(
     ask_scheduler: bool = True,
     alive: Alive = is_alive,
     answers: dict[int, Observation] | None = None,
+    only: Collection[int] | None = None,
 ) -> SweepView:
     """The whole sweep as known from its files and, for cluster sweeps, its scheduler:
-    asked now (`ask_scheduler`), or its earlier `answers` reused (polite polling)."""
+    asked now (`ask_scheduler`), or its earlier `answers` reused (polite polling).
+    `only`: just these jobs (a search's batch among thousands of trials)."""
     index = store.read_index(sweep_dir)
     header = index.header
     here = hostname()
@@ -360,7 +439,10 @@ def observe(
         launcher=header.launcher,
         submissions=view.submissions,
     )
-    view.jobs = [observe_job(entry, d, ctx) for entry, d in store.job_dirs(index, sweep_dir)]
+    pairs = store.job_dirs(index, sweep_dir)
+    if only is not None:
+        pairs = [(entry, d) for entry, d in pairs if entry.num in only]
+    view.jobs = [observe_job(entry, d, ctx) for entry, d in pairs]
     holder = store.launching(sweep_dir)
     view.launching = (
         holder is not None
@@ -370,6 +452,8 @@ def observe(
     )
     if cluster:
         _merge_scheduler(view, now, ask_scheduler, answers)
+    if "search" in header.raw:
+        view.search = observe_search(sweep_dir, header, alive)
     return view
 
 
@@ -380,10 +464,16 @@ def refresh_index(view: SweepView) -> None:
 
 def sweep_exit_code(view: SweepView) -> int:
     """0 all succeeded, 1 any failed/lost/cancelled, 4 still queued or running (or being
-    launched: `resume` has the sweep and is about to start jobs)."""
+    launched: `resume` has the sweep and is about to start jobs). A search: 4 while its
+    controller runs, 0 once it finished with a best value (failed trials are part of a
+    search), else 1."""
     states = {job.state for job in view.jobs}
     if states & {State.QUEUED, State.RUNNING} or view.launching:
         return 4
+    if view.search is not None:
+        if view.search.active:
+            return 4
+        return 0 if view.search.state == search_files.FINISHED and view.search.best else 1
     if states <= {State.SUCCEEDED}:
         return 0
     return 1

@@ -21,10 +21,11 @@ Who writes what (every write goes to a temp file in the same folder, then `os.re
   (creation and `resume` write `queued`, a refused submission writes `failed`).
 - `cancel.json`: `cancel`, and a local sweep's own Ctrl-C/SIGTERM/--fail-fast (a request;
   the runner decides). `resume` removes it under the launch lock when it relaunches.
-- `runs_index.json`: written once at creation; afterwards only its cache fields (each
-  job's last seen state) are refreshed, best effort, by whoever observed the sweep. Facts
-  never live in the cache, so a stale or lost refresh loses nothing; a read-only or full
-  file system only leaves the cache stale.
+- `runs_index.json`: written at creation; afterwards a search's controller adds each new
+  trial's job, and its cache fields (each job's last seen state) are refreshed, best
+  effort, by whoever observed the sweep; both under `index_lock`. Facts never live in the
+  cache, so a stale or lost refresh loses nothing; a read-only or full file system only
+  leaves the cache stale.
 - submission files: the launcher, each created exclusively, never rewritten.
 Stdlib-only: the job runner's helpers come from `runner.py`; `status` never imports Hydra.
 """
@@ -200,33 +201,73 @@ def write_index(sweep_dir: Path, doc: dict[str, Any]) -> None:
     atomic_write_json(sweep_dir / INDEX_FILE, doc)
 
 
+@contextlib.contextmanager
+def index_lock(sweep_dir: Path, wait: bool) -> Iterator[bool]:
+    """Serialise rewrites of runs_index.json: a search's controller adds jobs while other
+    shells refresh the cache, and neither may write back a copy without the other's
+    change. An exclusive `flock` on the sweep's runptrs/ folder (the sweep folder's own
+    lock is the launch lock); yields whether it is held (False: busy and not `wait`, or
+    no flock here, where the race is left open)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield True
+        return
+    try:
+        fd = os.open(sweep_dir / RUNPTRS, os.O_RDONLY)
+    except OSError:  # no runptrs/ (an adopted sweep): nobody adds jobs to it
+        yield True
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def refresh_cache(sweep_dir: Path, states: Mapping[int, Mapping[str, Any]]) -> bool:
     """Write the jobs' last seen states into the index's cache fields, if they changed.
 
-    Best effort by design: a read-only or full file system, or a sweep whose index changed
-    shape meanwhile, leaves the cache as it was. Returns whether it wrote.
+    Best effort by design: a read-only or full file system, an index being rewritten by
+    someone else, or a sweep whose index changed shape meanwhile, leaves the cache as it
+    was. Returns whether it wrote.
     """
-    try:
+    with index_lock(sweep_dir, wait=False) as held:
+        if not held:
+            return False
+        try:
+            doc = migrate_index(read_json(sweep_dir / INDEX_FILE))
+        except (OSError, ValueError):
+            return False
+        changed = False
+        for entry in doc["jobs"]:
+            num = entry.get("num") if isinstance(entry, dict) else None
+            seen = states.get(num) if isinstance(num, int) else None
+            if seen is None:
+                continue
+            for key in CACHE_FIELDS:
+                if entry.get(key) != seen.get(key):
+                    entry[key] = seen.get(key)
+                    changed = True
+        if not changed:
+            return False
+        try:
+            write_index(sweep_dir, doc)
+        except OSError:
+            return False
+        return True
+
+
+def add_jobs(sweep_dir: Path, entries: Sequence[Mapping[str, Any]]) -> None:
+    """Append jobs to the index (a search's new trials); OSError when it cannot."""
+    with index_lock(sweep_dir, wait=True):
         doc = migrate_index(read_json(sweep_dir / INDEX_FILE))
-    except (OSError, ValueError):
-        return False
-    changed = False
-    for entry in doc["jobs"]:
-        num = entry.get("num") if isinstance(entry, dict) else None
-        seen = states.get(num) if isinstance(num, int) else None
-        if seen is None:
-            continue
-        for key in CACHE_FIELDS:
-            if entry.get(key) != seen.get(key):
-                entry[key] = seen.get(key)
-                changed = True
-    if not changed:
-        return False
-    try:
+        doc["jobs"].extend(dict(entry) for entry in entries)
         write_index(sweep_dir, doc)
-    except OSError:
-        return False
-    return True
 
 
 # --- runptrs ----------------------------------------------------------------------------

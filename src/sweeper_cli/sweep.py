@@ -20,8 +20,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import provenance, store, validate
+from sweeper_cli import provenance, search, search_files, store, validate
 from sweeper_cli.app import Target, resolve_target
+from sweeper_cli.errors import BadInput
 from sweeper_cli.naming import Naming, check_name, check_pattern, timestamp
 from sweeper_cli.plan import Plan, hydra_quote, multirun_yaml, plan_sweep
 from sweeper_cli.runner import hostname, start_ticks
@@ -40,6 +41,7 @@ class Prepared:
     output_root: Path
     typed_overrides: tuple[str, ...]
     created: datetime
+    objectives: tuple[str, ...] = ()  # a search: the metric(s) each trial is judged by
 
     def run_dir(self, num: int, naming_: Naming | None = None) -> Path:
         return self.output_root / "runs" / (naming_ or self.naming).run_folder(num)
@@ -55,6 +57,7 @@ def prepare(
     overrides: Sequence[str],
     now: datetime | None = None,
     on_app: Callable[[dict[str, Any]], None] | None = None,
+    objective: str | None = None,
 ) -> Prepared:
     """Plan and validate; raise BadInput on any problem. Writes nothing. `on_app` gets the
     jobs' command, cwd and env (`app_template`) as soon as the app is known."""
@@ -86,11 +89,20 @@ def prepare(
     validate.check_output_root(output_root)
     created = now or datetime.now(timezone.utc).astimezone()
     names = Naming(name, timestamp(created), run_pattern, sweep_pattern)
+    objectives: tuple[str, ...] = ()
+    if plan.search is not None:
+        objectives = search.objectives(plan.config, objective, plan.search.directions)
+    elif objective is not None:
+        raise BadInput("--objective is for searches (a config with Hydra's Optuna sweeper)")
     if settings["validate"]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            validate.compose_jobs(plan)
-    return Prepared(settings, target, plan, names, output_root.resolve(), tuple(overrides), created)
+            if plan.search is None:
+                validate.compose_jobs(plan)
+            else:
+                validate.compose_search(plan)
+    root = output_root.resolve()
+    return Prepared(settings, target, plan, names, root, tuple(overrides), created, objectives)
 
 
 def app_template(settings: Settings, target: Target) -> dict[str, Any]:
@@ -227,6 +239,13 @@ def _index(
         "creator": me(),
         **provenance.describe(settings.project_root),
     }
+    if plan.search is not None:
+        sweep["search"] = {
+            **plan.search.describe(),
+            "objectives": list(prepared.objectives),
+            # each trial's run folder: the sweep's names with the job number to fill in
+            "run_folder": names.run_pattern.format(ts=names.stamp, name=names.name, num="{num}"),
+        }
     return {"schema_version": store.SCHEMA_VERSION, "sweep": sweep, "jobs": jobs}
 
 
@@ -277,6 +296,9 @@ def _fill(
     made: list[Path],
 ) -> None:
     store.write_index(sweep_dir, index)
+    if prepared.plan.search is not None:
+        (sweep_dir / store.RUNPTRS).mkdir()  # its index lock (trials come later)
+        (sweep_dir / search_files.SEARCH_DIR).mkdir()
     template, name = index["sweep"]["job_template"], index["sweep"]["name"]
     for job, run_dir in zip(prepared.plan.jobs, run_dirs, strict=True):
         try:
@@ -294,3 +316,29 @@ def _undo(sweep_dir: Path, made: Sequence[Path]) -> None:
     for run_dir in made:
         shutil.rmtree(run_dir, ignore_errors=True)
     shutil.rmtree(sweep_dir, ignore_errors=True)
+
+
+def add_trials(
+    sweep_dir: Path, header: Any, trials: Sequence[tuple[int, Sequence[str]]], again: bool
+) -> list[Path]:
+    """Make a search's new jobs: each run dir with its files and runptr, then their index
+    entries. `again`: a job a killed controller began (its run dir may exist already)."""
+    folder = str(header.raw["search"]["run_folder"])
+    template, name = header.raw["job_template"], header.name or "experiment"
+    made = []
+    for num, overrides in trials:
+        run_dir = header.output_root / "runs" / folder.format(num=num)
+        run_dir.mkdir(exist_ok=again)
+        write_job(template, name, sweep_dir, num, overrides, run_dir)
+        made.append(run_dir)
+    entries = [
+        {
+            "num": num,
+            "overrides": list(overrides),
+            "run_dir": os.path.relpath(run_dir, header.output_root),
+            "state": State.QUEUED.value,
+        }
+        for (num, overrides), run_dir in zip(trials, made, strict=True)
+    ]
+    store.add_jobs(sweep_dir, entries)
+    return made

@@ -37,6 +37,48 @@ def compose_jobs(plan: Plan) -> None:
         raise AssertionError(f"job {job.num} failed the fast check but composes in full")
 
 
+def compose_search(plan: Plan) -> None:
+    """Check a search's space before any trial: every choice and both ends of every range
+    compose (each trial is composed again before it runs). BadInput with Hydra's words."""
+    from dataclasses import replace
+
+    from sweeper_cli.plan import PlannedJob
+
+    probes = tuple(PlannedJob(n, o) for n, o in enumerate(plan.search.probes()))
+    probing = replace(plan, jobs=probes)
+    failing = failing_jobs(probing, first_only=True)
+    if failing:
+        overrides = probes[failing[0]].overrides
+        why = trial_problem(plan, overrides) or "it does not compose"
+        raise BadInput(f"the search space does not compose ({' '.join(overrides)}): {why}")
+
+
+def trial_problem(plan: Plan, overrides: tuple[str, ...]) -> str | None:
+    """Why one trial's config does not compose (Hydra's words), or None."""
+    try:
+        plan.loader.load_sweep_config(plan.config, list(overrides))
+    except _failures() as exc:
+        return one_line(exc)
+    return None
+
+
+class TrialChecker:
+    """A search's trials checked one by one as they come, with the fast checker's caches
+    kept from trial to trial (each group combination is composed once)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.checker = _Checker(plan)
+
+    def problem(self, overrides: tuple[str, ...]) -> str | None:
+        """Why the trial does not compose (Hydra's words, from a full composition), or None."""
+        try:
+            ok = self.checker.job(overrides, _independent(self.checker, overrides))
+        except _failures():
+            ok = False
+        return None if ok else trial_problem(self.plan, overrides) or "it does not compose"
+
+
 class _Checker:
     """Verdicts on a plan's jobs with as few compositions as give the same answers.
 

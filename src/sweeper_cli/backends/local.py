@@ -106,6 +106,7 @@ class LocalBackend:
         fail_fast: bool = False,
         warm: str = "off",
         early: EarlyServer | None = None,
+        keep_warm: bool = False,
         **_ignored: object,
     ) -> None:
         self.max_parallel = max(1, max_parallel or 1)
@@ -113,6 +114,7 @@ class LocalBackend:
         self.fail_fast = fail_fast
         self.warm = warm  # "off", "hydra" (preload Hydra) or "app" (and the app's imports)
         self.early = early  # a server `run` started while it planned, taken at launch
+        self.keep_warm = keep_warm  # one server for many launches (a search's batches)
         self.starts: WarmStarts | None = None
         self._running: dict[int, _Running] = {}
 
@@ -210,13 +212,19 @@ class LocalBackend:
 
     def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: EventSink) -> None:
         """Run the jobs, at most `max_parallel` at a time, and return when all ended."""
-        self._open_warm(sweep_dir, on_event)
+        if self.starts is None or self.starts.gone.is_set():
+            self._open_warm(sweep_dir, on_event)
         try:
             self._launch(jobs, on_event)
         finally:
-            if self.starts is not None:
-                self.starts.close()
-                self.starts = None
+            if not self.keep_warm:
+                self.close()
+
+    def close(self) -> None:
+        """Stop the job-start server (kept across launches when `keep_warm`)."""
+        if self.starts is not None:
+            self.starts.close()
+            self.starts = None
 
     def _launch(self, jobs: Sequence[JobRef], on_event: EventSink) -> None:
         pending = deque(jobs)

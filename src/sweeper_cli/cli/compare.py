@@ -122,7 +122,8 @@ def compare(
     Metrics are the numbers in each run's result files (JSON and YAML files, Lightning's
     metrics.csv, TensorBoard events; or --files), with dotted names; lists are skipped
     unless picked with --metric name.INDEX; logged series give NAME (last) and NAME.best.
-    Metrics equal in every run are hidden (--all-columns shows them).
+    Metrics equal in every run are hidden (--all-columns shows them). A search's rows are
+    sorted by its objective, and --plot draws the objective over the trials.
     SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
     """
     if as_json and csv_file == "-":
@@ -135,15 +136,23 @@ def compare(
         if target is not None and target != "-" and not Path(target).parent.is_dir():
             raise BadInput(f"{flag} {target}: folder {Path(target).parent} does not exist")
     sweep_dir = locate(sweep, output_root)
-    table = core.build(observe(sweep_dir, ask_scheduler=False), files, metric or (), all_columns)
+    view = observe(sweep_dir, ask_scheduler=False)
+    table = core.build(view, files, metric or (), all_columns)
+    err = stderr()
+    objective = core.objective(view, table)
+    if not sort and objective is not None:
+        sort, desc = objective
+        way = "descending" if desc else "ascending"
+        err.print(f"sorted by {sort} ({way}): the search's objective", highlight=False)
     core.select(table, sort, desc, top)
     axes = None
     if plot_file is not None:
         from sweeper_cli import plot
 
-        axes = plot.choose_axes(table, x, y, hue, logx, logy)
+        if objective is not None:  # a search: the objective over the trials
+            x, y = x or "job", y or objective[0]
+        axes = plot.choose_axes(table, x, y, hue, logx, logy, hue_default=objective is None)
         plot.require_matplotlib()
-    err = stderr()
     for note in table.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
     # Everything was checked: from here on, files are written.

@@ -24,6 +24,13 @@ def causes(view: SweepView) -> dict[str, int]:
     return dict(sorted(found.items()))
 
 
+def _search(view: SweepView) -> dict[str, Any]:
+    assert view.search is not None
+    counts = view.search.counts()
+    told = counts["complete"] + counts["failed"]
+    return {"state": view.search.state, "n_trials": view.search.n_trials, "told": told}
+
+
 def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
     """List the sweeps under the output root with their counts per state."""
     rows: list[dict[str, Any]] = []
@@ -54,6 +61,7 @@ def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
                 "counts": view.counts(),
                 "causes": causes(view),
                 "complete": store.is_complete(sweep_dir),
+                "search": None if view.search is None else _search(view),
                 "dir": str(sweep_dir),
             }
         )
@@ -71,6 +79,9 @@ def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
         if row["causes"]:
             why = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in row["causes"].items())
             states += f" ({why})"
+        if row["search"]:
+            found = row["search"]
+            states += f"; search {found['state']}, {found['told']} of {found['n_trials']} told"
         if not row["complete"]:
             states += " (creation interrupted: resume completes it, remove deletes it)"
         table.add_row(row["id"], row["created"] or "-", row["backend"], str(row["jobs"]), states)

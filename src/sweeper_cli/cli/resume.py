@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,7 +13,7 @@ from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.profiles import Profile, choose, with_resources
-from sweeper_cli.render import status_json
+from sweeper_cli.render import search_line, status_json
 from sweeper_cli.states import Cause
 from sweeper_cli.status import JobView, SweepView
 
@@ -85,6 +86,16 @@ def resume(
     nums = lifecycle.parse_job_list(only)
     settings = resolve({"warm": warm})
     err = stderr()
+    if "search" in store.read_index(sweep_dir).header.raw:
+        if nums is not None or any((failed_only, cause, fail_fast, force)):
+            raise BadInput(
+                "a search resumes as a whole: --only, --failed-only, --cause, --fail-fast "
+                "and --force are for grids"
+            )
+        flags = (parallel, gpus, gpus_per_job, jobs_per_gpu, max_parallel, profile_name)
+        return _resume_search(
+            sweep_dir, settings, flags, (memory, time_limit, cpus), wait, strict, dry_run, as_json
+        )
     with store.launch_lock(sweep_dir):
         view = status.observe(sweep_dir)
         header = view.header
@@ -209,3 +220,81 @@ def _profile(view: SweepView, jobs: list[JobView], name: str | None) -> Profile:
 def _asked(profile: Profile) -> dict[str, object]:
     keys = ("cpus", "memory", "gpus", "time", "partition", "account")
     return {key: getattr(profile, key) for key in keys if getattr(profile, key)}
+
+
+def _resume_search(
+    sweep_dir: Path,
+    settings: Any,
+    flags: tuple[Any, ...],
+    resources: tuple[Any, ...],
+    wait: bool,
+    strict: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> int:
+    """Start a search's controller again: it finishes the trials it finds begun (their
+    jobs told, waited for or run again) and goes on to n_trials."""
+    from sweeper_cli import lifecycle
+    from sweeper_cli.cli import searching
+    from sweeper_cli.cli.launching import local_parallel, local_pool
+
+    parallel, gpus, gpus_per_job, jobs_per_gpu, max_parallel, profile_name = flags
+    memory, time_limit, cpus = resources
+    err = stderr()
+    view = status.observe(sweep_dir)
+    search = view.search
+    assert search is not None
+    header = view.header
+    if search.active:
+        where = search.controller
+        who = f" (controller {where.pid} on {where.host})" if where else ""
+        raise BadInput(f"the search is {search.state}{who}: nothing to resume")
+    if search.state == "finished":
+        err.print(f"nothing to resume: {search_line(search)}", highlight=False)
+        if as_json:
+            print_json(status_json(view))
+        return status.sweep_exit_code(view)
+    if header.backend == "local" and (profile_name or any(v is not None for v in resources)):
+        raise BadInput("--profile, --memory, --time and --cpus are for cluster sweeps")
+    drift = lifecycle.git_drift(view, Path.cwd())
+    if drift and strict:
+        raise BadInput(f"{drift}; --strict refuses to resume")
+    if drift:
+        err.print(f"warning: {drift}", style="yellow", highlight=False)
+    told = search.counts()
+    doing = (
+        f"continue the search: {told['complete'] + told['failed']} of {search.n_trials} trials told"
+    )
+    if dry_run:
+        err.print(f"would {doing}", highlight=False)
+        return EXIT_OK
+    store.require_writable(sweep_dir, "resume")
+    before = search_files_options(sweep_dir)
+    profile = _profile(view, list(view.jobs), profile_name)
+    profile = with_resources(profile, memory=memory, time=time_limit, cpus=cpus)
+    pool = local_pool(settings, profile, gpus, gpus_per_job, jobs_per_gpu)
+    jobs = parallel if parallel is not None else before.get("jobs")
+    opts = searching.options(
+        header.backend,
+        local_parallel(settings, jobs, pool),
+        pool,
+        settings["warm"],
+        profile,
+        max_parallel,
+        float(settings["poll_seconds"]),
+    )
+    err.print(f"resuming {sweep_dir.name}: {doing}", highlight=False)
+    return searching.start(
+        sweep_dir, opts, follow=header.backend == "local" or wait, as_json=as_json
+    )
+
+
+def search_files_options(sweep_dir: Path) -> dict[str, Any]:
+    """How the last controller launched the trials (its -j and such)."""
+    from sweeper_cli import search_files
+
+    try:
+        state = search_files.read_state(sweep_dir)
+    except (OSError, ValueError):
+        return {}
+    return dict(state.options) if state is not None else {}

@@ -81,6 +81,12 @@ def run(
     no_validate: bool = typer.Option(
         False, "--no-validate", help="Skip composing every job before launch."
     ),
+    objective: str = typer.Option(
+        None,
+        "--objective",
+        help="A search: the metric(s) each trial is judged by, as compare names them "
+        "(default: the config's thesis_sweep.objective, else optimized_metric).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
 ) -> int:
     """Run a sweep: one single Hydra run per combination."""
@@ -115,7 +121,7 @@ def run(
         settings["warm"] if early.backend == "local" and not dry_run else "off"
     )
     try:
-        prepared = sweep.prepare(settings, every, on_app=early_server.begin)
+        prepared = sweep.prepare(settings, every, on_app=early_server.begin, objective=objective)
         err = stderr()
         if prepared.target.note:
             err.print(f"note: {prepared.target.note}", highlight=False, markup=False)
@@ -145,6 +151,8 @@ def run(
             python=settings["python"],
         )
         runner.check_paths([prepared.sweep_dir])
+        if prepared.plan.search is not None:
+            return _search(prepared, chosen, runner, pool, jobs, settings, dry_run, as_json, wait)
         if dry_run:
             doc = plan_json(
                 prepared.naming.name,
@@ -172,3 +180,53 @@ def run(
             return submit(runner, sweep_dir, refs, as_json, wait)
     finally:
         early_server.cancel()  # unless the launch took it
+
+
+def _search(
+    prepared: Any,
+    profile: Any,
+    runner: Any,
+    pool: Any,
+    jobs: int | None,
+    settings: Any,
+    dry_run: bool,
+    as_json: bool,
+    wait: bool,
+) -> int:
+    """A config with Hydra's Optuna sweeper: write the sweep, start its controller."""
+    from sweeper_cli import sweep
+    from sweeper_cli.cli import searching
+    from sweeper_cli.cli.launching import local_parallel
+    from sweeper_cli.render import plan_json
+
+    record = {
+        **prepared.plan.search.describe(),
+        "objectives": list(prepared.objectives),
+    }
+    if dry_run:
+        if as_json:
+            doc = plan_json(prepared.naming.name, prepared.sweep_dir, [], prepared.plan.swept_keys)
+            doc["backend"] = profile.backend
+            doc["profile"] = profile.as_json()
+            doc["search"] = record
+            print_json(doc)
+        else:
+            out = stdout()
+            out.print(f"search -> {prepared.sweep_dir}", highlight=False, markup=False)
+            for line in searching.describe(record):
+                out.print(line, highlight=False, markup=False, soft_wrap=True)
+        return EXIT_OK
+    sweep_dir, _ = sweep.create(prepared, runner.name, profile=profile.as_json())
+    opts = searching.options(
+        runner.name,
+        local_parallel(settings, jobs, pool),
+        pool,
+        settings["warm"],
+        profile,
+        getattr(runner, "max_parallel", None),
+        float(settings["poll_seconds"]),
+    )
+    err = stderr()
+    for line in searching.describe(record):
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+    return searching.start(sweep_dir, opts, follow=runner.name == "local" or wait, as_json=as_json)

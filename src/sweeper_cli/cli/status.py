@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 
-def _table(view: core.SweepView) -> Table:
+def table_of(view: core.SweepView) -> Table:
     """The status table; a failed job's note is the last line of its output (a lost
     job's is the reason it is lost)."""
     own = (Cause.EXIT_CODE, Cause.SIGNAL)  # the app's own failure: its output says why
@@ -54,11 +54,11 @@ def follow(sweep_dir: Path, interval: float, live: bool, poll: float) -> core.Sw
         return view
     from rich.live import Live
 
-    with Live(_table(view), console=stdout(), auto_refresh=False) as screen:
+    with Live(table_of(view), console=stdout(), auto_refresh=False) as screen:
         while core.sweep_exit_code(view) == EXIT_STILL_RUNNING:
             time.sleep(interval)
             view = again()
-            screen.update(_table(view), refresh=True)
+            screen.update(table_of(view), refresh=True)
     return view
 
 
@@ -94,5 +94,5 @@ def status(
     if as_json:
         print_json(status_json(view))
     elif not live:
-        stdout().print(_table(view))
+        stdout().print(table_of(view))
     return core.sweep_exit_code(view)

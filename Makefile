@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_status.py
 	$(BIN)/python benchmarks/bench_compare.py
+	$(BIN)/python benchmarks/bench_search.py
 	@if command -v sbatch >/dev/null; then $(BIN)/python benchmarks/bench_slurm.py; \
 	else echo "bench_slurm: skipped (start Slurm with: bash scripts/ci/slurm-up.sh)"; fi
 

@@ -193,7 +193,9 @@ def complete_creation(view: SweepView, plan: Any) -> None:
 # --- cancel ------------------------------------------------------------------------------
 
 
-def cancel(sweep_dir: Path, nums: Iterable[int] | None) -> tuple[list[int], SweepView]:
+def cancel(
+    sweep_dir: Path, nums: Iterable[int] | None, reason: str = "cancelled by the user"
+) -> tuple[list[int], SweepView]:
     """Stop the selected queued/running jobs of a sweep; idempotent. Returns the jobs it
     asked to stop and the sweep's view afterwards.
 
@@ -221,7 +223,7 @@ def cancel(sweep_dir: Path, nums: Iterable[int] | None) -> tuple[list[int], Swee
     for job in targets:
         assert job.run_dir is not None
         upto = max(job.attempts, highest_claim(store.sweep_meta(job.run_dir))) + 1
-        store.request_cancel(job.run_dir, upto, "cancelled by the user", by)
+        store.request_cancel(job.run_dir, upto, reason, by)
         refs.append(JobRef(job.num, job.run_dir, job.scheduler_id))
     backend.cancel(sweep_dir, refs)
     wanted = {job.num for job in targets}
@@ -253,7 +255,7 @@ def stop_search(sweep_dir: Path, reason: str) -> SweepView:
     if search is not None and search.active and controller and controller.host == hostname():
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(controller.pid, signal.SIGTERM)
-    _, view = cancel(sweep_dir, None)
+    _, view = cancel(sweep_dir, None, reason)
     deadline = time.monotonic() + GRACE_SECONDS + 10
     while view.search is not None and view.search.active and time.monotonic() < deadline:
         time.sleep(0.2)

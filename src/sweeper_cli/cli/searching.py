@@ -18,7 +18,6 @@ from sweeper_cli.errors import (
 from sweeper_cli.gpus import GpuPool
 from sweeper_cli.profiles import Profile
 from sweeper_cli.render import plural, search_line, status_json
-from sweeper_cli.states import State
 
 FOLLOW_INTERVAL = 0.5
 
@@ -96,15 +95,15 @@ def start(sweep_dir: Path, opts: dict[str, Any], follow: bool, as_json: bool) ->
 def watch(sweep_dir: Path) -> status.SweepView:
     """Follow the search until its controller has ended, saying what happens (stderr)."""
     err = stderr()
-    started: set[int] = set()
+    seen: set[int] = set()
     told: set[int] = set()
     view = status.observe(sweep_dir, ask_scheduler=False)
     asked = time.monotonic()
     while True:
         for job in view.jobs:
-            if job.state is State.RUNNING and job.num not in started:
-                started.add(job.num)
-                err.print(f"job {job.num} started: {' '.join(job.overrides)}", highlight=False)
+            if job.num not in seen:  # a new trial's job
+                seen.add(job.num)
+                err.print(f"job {job.num}: {' '.join(job.overrides)}", highlight=False)
         search = view.search
         assert search is not None
         for num, trial in sorted(search.trials.items()):

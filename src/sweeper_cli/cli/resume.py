@@ -236,7 +236,7 @@ def _resume_search(
     jobs told, waited for or run again) and goes on to n_trials."""
     from sweeper_cli import lifecycle
     from sweeper_cli.cli import searching
-    from sweeper_cli.cli.launching import local_parallel, local_pool
+    from sweeper_cli.cli.launching import local_pool
 
     parallel, gpus, gpus_per_job, jobs_per_gpu, max_parallel, profile_name = flags
     memory, time_limit, cpus = resources
@@ -274,15 +274,7 @@ def _resume_search(
     profile = with_resources(profile, memory=memory, time=time_limit, cpus=cpus)
     pool = local_pool(settings, profile, gpus, gpus_per_job, jobs_per_gpu)
     jobs = parallel if parallel is not None else before.get("jobs")
-    opts = searching.options(
-        header.backend,
-        local_parallel(settings, jobs, pool),
-        pool,
-        settings["warm"],
-        profile,
-        max_parallel,
-        float(settings["poll_seconds"]),
-    )
+    opts = searching.options(settings, header.backend, jobs, pool, profile, max_parallel)
     err.print(f"resuming {sweep_dir.name}: {doing}", highlight=False)
     return searching.start(
         sweep_dir, opts, follow=header.backend == "local" or wait, as_json=as_json

@@ -196,7 +196,6 @@ def _search(
     """A config with Hydra's Optuna sweeper: write the sweep, start its controller."""
     from sweeper_cli import sweep
     from sweeper_cli.cli import searching
-    from sweeper_cli.cli.launching import local_parallel
     from sweeper_cli.render import plan_json
 
     record = {
@@ -218,13 +217,7 @@ def _search(
         return EXIT_OK
     sweep_dir, _ = sweep.create(prepared, runner.name, profile=profile.as_json())
     opts = searching.options(
-        runner.name,
-        local_parallel(settings, jobs, pool),
-        pool,
-        settings["warm"],
-        profile,
-        getattr(runner, "max_parallel", None),
-        float(settings["poll_seconds"]),
+        settings, runner.name, jobs, pool, profile, getattr(runner, "max_parallel", None)
     )
     err = stderr()
     for line in searching.describe(record):

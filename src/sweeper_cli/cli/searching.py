@@ -18,28 +18,31 @@ from sweeper_cli.errors import (
 from sweeper_cli.gpus import GpuPool
 from sweeper_cli.profiles import Profile
 from sweeper_cli.render import plural, search_line, status_json
+from sweeper_cli.settings import Settings
 
 FOLLOW_INTERVAL = 0.5
 
 
 def options(
+    settings: Settings,
     backend: str,
-    jobs: int,
+    jobs: int | None,
     pool: GpuPool | None,
-    warm: str,
     profile: Profile | None,
     max_parallel: int | None,
-    poll: float,
 ) -> dict[str, Any]:
     """What the controller needs to launch the trials as `run`/`resume` were told to."""
+    from sweeper_cli.cli.launching import local_parallel
+
     if backend == "local":
         gpus = list(pool.gpus) if pool else None
         per = {"per_gpu": pool.per_gpu, "per_job": pool.per_job} if pool else {}
-        return {"jobs": jobs, "gpus": gpus, **per, "warm": warm}
+        parallel = local_parallel(settings, jobs, pool)
+        return {"jobs": parallel, "gpus": gpus, **per, "warm": settings["warm"]}
     return {
         "profile": None if profile is None else profile.as_json(),
         "max_parallel": max_parallel,
-        "poll": poll,
+        "poll": float(settings["poll_seconds"]),
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -279,3 +280,16 @@ def test_validation_catches_a_value_that_fails_in_one_group_only(project: Projec
     assert done.returncode == 2, done.stderr
     assert "job 2 (phase1/latent_space=ae phase1.latent_space.commitment=0.5)" in done.stderr
     assert "commitment" in done.stderr and not project.outputs.exists()
+
+
+@pytest.mark.parametrize("elsewhere", [False, True])
+def test_the_status_hint_after_a_run_works_as_printed(
+    project: Project, tmp_path: Path, elsewhere: bool
+) -> None:
+    """`done: ... (thesis-sweep status X)`: X is the name where the default look-up finds
+    the sweep, else its path (after --output-root), so the command works as shown."""
+    flags = ["--output-root", str(tmp_path / "other place")] if elsewhere else []
+    done = project.cli("run", *flags, "seed=1", "trainer.epochs=1", check=0)
+    hint = done.stderr.strip().splitlines()[-1].split("(thesis-sweep ", 1)[1].rstrip(")")
+    assert ("/" in hint) == elsewhere
+    assert project.cli(*shlex.split(hint)).returncode == 0

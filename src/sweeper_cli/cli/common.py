@@ -30,3 +30,19 @@ def output_root_for(flag: str | None) -> Path:
 
 def locate(sweep: str | None, output_root: str | None) -> Path:
     return store.find_sweep(output_root_for(output_root), sweep)
+
+
+def sweep_ref(sweep_dir: Path) -> str:
+    """How a command the user may paste names this sweep: its folder name where the default
+    look-up finds it, else its path (quoted for the shell), e.g. after --output-root."""
+    import shlex
+
+    from sweeper_cli.errors import SweepError
+
+    try:
+        found = output_root_for(None) / "multiruns" / sweep_dir.name
+        if found.resolve() == sweep_dir.resolve():
+            return sweep_dir.name
+    except (SweepError, OSError):
+        pass
+    return shlex.quote(str(sweep_dir))

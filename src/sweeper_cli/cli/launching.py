@@ -8,6 +8,7 @@ from typing import Any
 
 from sweeper_cli import status
 from sweeper_cli.backends.base import JobRef
+from sweeper_cli.cli.common import sweep_ref
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.cli.progress import Reporter
 from sweeper_cli.errors import (
@@ -67,7 +68,7 @@ def launch(
     view = status.observe(sweep_dir)
     status.refresh_index(view)
     counts = ", ".join(f"{n} {s}" for s, n in view.counts().items() if n)
-    stderr().print(f"done: {counts}  (thesis-sweep status {sweep_dir.name})", highlight=False)
+    stderr().print(f"done: {counts}  (thesis-sweep status {sweep_ref(sweep_dir)})", highlight=False)
     if as_json:
         print_json(status_json(view))
     if stopped is not None:
@@ -81,7 +82,7 @@ def submit(runner: Any, sweep_dir: Path, refs: Sequence[JobRef], as_json: bool, 
     stderr().print(
         f"submitted {len(refs)} job(s) to {runner.name} as {submission.scheduler_id} "
         f"(files in {sweep_dir / 'submit'}); follow with: thesis-sweep status --watch "
-        f"{sweep_dir.name}",
+        f"{sweep_ref(sweep_dir)}",
         highlight=False,
     )
     view = status.observe(sweep_dir)

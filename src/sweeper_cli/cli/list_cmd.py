@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from sweeper_cli import store
-from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, output_root_for
+from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, output_root_for, sweep_ref
 from sweeper_cli.cli.console import print_json, stdout
 from sweeper_cli.errors import SweepError
 from sweeper_cli.render import JSON_SCHEMA_VERSION
@@ -41,7 +41,7 @@ def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
             else:
                 why = (
                     "incomplete: its creation was interrupted before runs_index.json was "
-                    f"written (thesis-sweep remove {sweep_dir.name} deletes it)"
+                    f"written (thesis-sweep remove {sweep_ref(sweep_dir)} deletes it)"
                 )
             rows.append({"id": sweep_dir.name, "dir": str(sweep_dir), "error": why})
             continue

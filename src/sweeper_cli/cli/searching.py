@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli import status
+from sweeper_cli.cli.common import sweep_ref
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import (
     EXIT_INTERRUPTED,
@@ -74,9 +75,10 @@ def start(sweep_dir: Path, opts: dict[str, Any], follow: bool, as_json: bool) ->
     log = sweep_dir / "search" / "controller.log"
     err.print(f"search {sweep_dir}: controller {pid} (log: {log})", highlight=False)
     if not follow:
+        ref = sweep_ref(sweep_dir)
         err.print(
-            f"it runs without this terminal; follow with: thesis-sweep status --watch "
-            f"{sweep_dir.name}; stop with: thesis-sweep cancel {sweep_dir.name}",
+            f"it runs without this terminal; follow with: thesis-sweep status --watch {ref}; "
+            f"stop with: thesis-sweep cancel {ref}",
             highlight=False,
         )
         if as_json:

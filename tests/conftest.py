@@ -177,7 +177,23 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[tuple[str, Project]]:
     try:
         yield backend, project
     finally:
+        _remove_jobs_left_in(backend, base)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _remove_jobs_left_in(backend: str, base: Path) -> None:
+    """Take the test's jobs out of the queue (held or failed ones stay there otherwise, and
+    go on hold again once their folders are gone)."""
+    ids = sorted(
+        {
+            sid
+            for record in base.glob("**/submit/submission-*.json")
+            for sid in json.loads(record.read_text()).get("job_ids", {}).values()
+        }
+    )
+    if ids:
+        remove = ["scancel", *ids] if backend == "slurm" else ["condor_rm", *ids]
+        subprocess.run(remove, capture_output=True, timeout=60, check=False)
 
 
 def wait_jobs(

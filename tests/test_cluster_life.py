@@ -84,7 +84,7 @@ def test_limits_are_named_and_resume_raises_the_memory(cluster: tuple[str, Proje
     with the limit named; `resume --cause oom --memory x2` resubmits job 1 alone with twice
     the memory, as the submission file and the scheduler itself show."""
     backend, project = cluster
-    limit = '"1"' if backend == "slurm" else '"0:20"'  # Slurm counts minutes
+    limit = '"1"' if backend == "slurm" else '"0:30"'  # Slurm counts minutes
     add_profile(project, "tight", f'backend = "{backend}"\ntime = {limit}\nmemory = "300M"')
     done = project.cli(
         "run",

@@ -489,6 +489,25 @@ BY_HOLD = "via condor_hold (by user condoruser)"
             {"25.0": _failed("exit 0")},
             id="ran-again-and-ended",
         ),
+        pytest.param(
+            _log_until("node_starter_killed_userlog.log", "022", "194.0"),
+            {"194.0": Observation(State.RUNNING, htcondor.DISCONNECTED_WORDS)},
+            id="node-lost-disconnected",
+        ),
+        pytest.param(
+            _log_until("node_starter_killed_userlog.log", "004", "194.0"),
+            {
+                "194.0": Observation(
+                    State.QUEUED, "evicted by HTCondor: it runs again", Cause.PREEMPTED
+                )
+            },
+            id="node-lost-reconnect-failed-evicted",
+        ),
+        pytest.param(
+            condor_text("node_starter_killed_userlog.log"),
+            {"194.0": _failed("exit 0")},
+            id="node-lost-ran-again-and-ended",
+        ),
         pytest.param("", {}, id="empty-log"),
     ],
 )

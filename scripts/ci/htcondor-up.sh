@@ -229,6 +229,13 @@ UPDATE_INTERVAL = 5
 RUNBENCHMARKS = 0
 # Limits, as on a real pool (no cgroups in the chroot: the starter measures the job's
 # processes, MemoryUsage = their resident size, updated every STARTER_UPDATE_INTERVAL).
+# The procd measures them every PID_SNAPSHOT_INTERVAL (default 15 s) and the startd checks
+# its policy every POLLING_INTERVAL (default 5 s): with the defaults a job far over its
+# memory runs on for up to 25 s, long enough to meet a short allowed_job_duration, and
+# the two holds at one instant leave the job disconnected for its whole lease (40 min).
+PID_SNAPSHOT_INTERVAL = 2
+POLLING_INTERVAL = 2
+STARTER_INITIAL_UPDATE_INTERVAL = 2
 # Memory: a job using more than its request_memory is held, HoldReasonCode 21, subcode 102
 # "memory usage exceeded request_memory" (startd WANT_HOLD; job events 021, 004, 012).
 use POLICY : HOLD_IF_MEMORY_EXCEEDED

@@ -9,7 +9,9 @@ the recordings in tests/data/htcondor):
   `NNN (<cluster>.<proc>.000) <date> <text>`, detail lines, then `...`: 000 submitted,
   001 executing, 004 evicted, 005 terminated ("(1) Normal termination (return value N)" or
   "(0) Abnormal termination (signal S)"), 009 aborted ("via condor_rm (by user u)"),
-  012 held (the reason, then "Code C Subcode S"), 013 released.
+  012 held (the reason, then "Code C Subcode S"), 013 released, 022 disconnected (the
+  shadow lost its starter: a node failure, or two holds at one instant), 023 reconnected,
+  024 reconnection failed (followed by 004: it runs again).
 - Hold codes: 1 condor_hold, 15 submitted on hold, 16 spooling (a release runs it again);
   34 out of resources and 21 with a memory reason (HOLD_IF_MEMORY_EXCEEDED) mean memory;
   46 allowed_job_duration, 47 allowed_execute_duration mean time; 3 and 26 are site
@@ -60,6 +62,9 @@ AD_ATTRIBUTES = (
     "HoldReason",
 )
 RUNNING_WORDS = "running in HTCondor; its runner has not reported yet"
+DISCONNECTED_WORDS = (
+    "disconnected from its execute node (HTCondor tries to reconnect until the job lease ends)"
+)
 
 
 def render_submit(
@@ -171,6 +176,10 @@ def parse_event_log(text: str) -> dict[str, Observation]:
             )
         elif code == "013":
             found[job] = Observation(State.QUEUED, "released: it runs again")
+        elif code == "022":
+            found[job] = Observation(State.RUNNING, DISCONNECTED_WORDS)
+        elif code == "023":
+            found[job] = Observation(State.RUNNING, RUNNING_WORDS)
         elif code == "012":
             codes = next((m for m in map(_CODES.search, details) if m), None)
             hold, sub = (int(codes.group(1)), int(codes.group(2))) if codes else (None, None)

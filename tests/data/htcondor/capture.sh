@@ -5,6 +5,7 @@
 # Usage: bash tests/data/htcondor/capture.sh [work-folder] [basic] [policies]
 #   basic      clusters of jobs that end, fail, are removed or held (files without prefix)
 #   policies   the pool's limits and retries (files policy_*, about 90 s)
+#   nodes      a job whose execute node fails under it (files node_*, about 40 s)
 # Without a section name both run. Each rewrites only its own files and its own section of
 # README.md (between its "capture.sh" markers). Work folder default /tmp/htcondor-capture.
 set -euo pipefail
@@ -14,12 +15,12 @@ WORK=/tmp/htcondor-capture
 SECTIONS=()
 for arg in "$@"; do
     case $arg in
-        basic | policies) SECTIONS+=("$arg") ;;
+        basic | policies | nodes) SECTIONS+=("$arg") ;;
         */*) WORK=$arg ;;
-        *) echo "unknown section: $arg (basic, policies)" >&2; exit 2 ;;
+        *) echo "unknown section: $arg (basic, policies, nodes)" >&2; exit 2 ;;
     esac
 done
-[ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=(basic policies)
+[ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=(basic policies nodes)
 PY=${HTCONDOR_CAPTURE_PYTHON:-/work/main/.venv/bin/python}
 command -v condor_submit >/dev/null || { echo "no condor_submit on PATH: run scripts/ci/htcondor-up.sh" >&2; exit 1; }
 
@@ -71,7 +72,7 @@ replace_section() {
 
 capture_basic() {
 for f in "$OUT"/*.txt "$OUT"/*.log "$OUT"/*.json; do
-    case ${f##*/} in policy_*) ;; *) rm -f "$f" ;; esac
+    case ${f##*/} in policy_* | node_*) ;; *) rm -f "$f" ;; esac
 done
 : >"$INDEX"
 
@@ -209,6 +210,7 @@ AF_POLICY="ClusterId ProcId JobStatus ExitCode ExitBySignal ExitSignal NumJobSta
 submit_policy() {
     local name=$1 args=$2 line
     shift 2
+    write_policy_py
     {
         echo "executable = $PY"
         echo "arguments  = \"$WORK/policy.py $args\""
@@ -236,9 +238,7 @@ history_of() {  # history_of <name> <cluster>, once the job has left the queue
     cp "$WORK/logs/policy_$1.log" "$OUT/policy_$1_userlog.log"
 }
 
-capture_policies() {
-rm -f "$OUT"/policy_*
-: >"$INDEX"
+write_policy_py() {  # the job of every policy scenario
 cat >policy.py <<'EOF'
 import os, sys, time
 mode = sys.argv[1]
@@ -259,6 +259,11 @@ elif mode == "checkpoint":  # exit 85 (the checkpoint_exit_code) the first time,
         sys.exit(85)
 EOF
 chmod 0644 policy.py
+}
+
+capture_policies() {
+rm -f "$OUT"/policy_*
+: >"$INDEX"
 
 # Memory over request_memory, and a run longer than allowed_job_duration: both held.
 M=$(submit_policy memory memory "request_memory = 64")
@@ -366,6 +371,60 @@ EOF
 replace_section policies "$section"
 rm -f "$section"
 echo "captured into $OUT (policy clusters $M $D $H $R $T $C $E)"
+}
+
+# --- nodes: the execute node fails under a running job ------------------------------------
+capture_nodes() {
+rm -f "$OUT"/node_*
+: >"$INDEX"
+# kill -9 of the job's condor_starter is what a crashed execute node looks like to the
+# submit side: the shadow loses its starter (022), cannot reconnect (024), the job is
+# evicted (004) and runs again from scratch on the next match (001 again).
+N=$(submit_policy starter_killed "sleep 15" "request_memory = 128")
+mv "$OUT/policy_starter_killed_submit.txt" "$OUT/node_starter_killed_submit.txt"
+sed -i 's/`policy_starter_killed_submit.txt`/`node_starter_killed_submit.txt`/' "$INDEX"
+wait_for 60 '[ "$(status_of "$N" 0)" = 2 ]'
+sleep 2
+starters=$(pgrep -x condor_starter | tr '\n' ' ')
+# shellcheck disable=SC2086  # one pid per word
+kill -9 $starters
+wait_for 60 'grep -q "^024 " "$WORK/logs/policy_starter_killed.log"'
+wait_for 60 '[ "$(status_of "$N" 0)" = 2 ]'
+run node_starter_killed_q_aft_running_again condor_q -allusers "$N" -af:t $AF_POLICY
+wait_for 90 '[ -z "$(condor_q -allusers "$N" -af ProcId)" ]'
+run node_starter_killed_history_aft condor_history "$N" -af:t $AF_POLICY
+cp "$WORK/logs/policy_starter_killed.log" "$OUT/node_starter_killed_userlog.log"
+cp "$WORK"/logs/policy_starter_killed.*.out "$OUT/node_starter_killed_job_stdout.txt"
+
+section=$(mktemp)
+{
+    echo '<!-- capture.sh nodes: begin (this section is rewritten by capture.sh nodes) -->'
+    cat <<EOF
+
+## A failing execute node (files \`node_*\`)
+
+Cluster $N: one job of \`policy.py\` sleeping 15 s (as in the policies section); 2 s after it
+started, \`kill -9\` of its \`condor_starter\` (pid ${starters% }), as when its execute node
+crashes or loses the network for good. The attributes are those of the policies section.
+
+| file | exit code | command |
+| --- | --- | --- |
+EOF
+    cat "$INDEX"
+    cat <<'EOF'
+
+What these show: the event log has 022 (`Job disconnected, attempting to reconnect`,
+`Socket between submit and execute hosts closed unexpectedly`), at once 024 (`Job
+reconnection failed`, `Job not found at execution machine`), 004 (evicted), then 001 on the
+next match and 005 (return value 0): NumJobStarts 2, the job's output file holds the second
+run only. Had the starter lived on unreachable, the shadow would wait up to the job lease
+(JobLeaseDuration, 2400 s) after 022 with the job still JobStatus 2.
+EOF
+    echo '<!-- capture.sh nodes: end -->'
+} >"$section"
+replace_section nodes "$section"
+rm -f "$section"
+echo "captured into $OUT (node cluster $N)"
 }
 
 for section in "${SECTIONS[@]}"; do

@@ -1,4 +1,5 @@
-"""Options and look-ups shared by the commands that act on an existing sweep."""
+"""Options and look-ups shared by the commands: those acting on an existing sweep, and
+the launch options `run` and `resume` both take."""
 
 from __future__ import annotations
 
@@ -18,6 +19,23 @@ OUTPUT_ROOT = typer.Option(
     help="Where to look for sweeps (default: settings, else the project's outputs/).",
 )
 JSON = typer.Option(False, "--json", help="Print JSON on stdout.")
+GPUS = typer.Option(
+    None, "--gpus", help="Local GPUs for the jobs, e.g. 0,1 or all (one job per GPU)."
+)
+GPUS_PER_JOB = typer.Option(
+    None, "--gpus-per-job", min=1, help="Local: distinct GPUs each job gets (default 1)."
+)
+JOBS_PER_GPU = typer.Option(
+    None, "--jobs-per-gpu", min=1, help="Local: jobs that may share one GPU (default 1)."
+)
+FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop at the first failed job.")
+WARM = typer.Option(
+    None,
+    "--warm",
+    metavar="off|hydra|app",
+    help="Local job starts: forked from a server that imported Hydra (hydra, the "
+    "default), also the app's imports (app), or new interpreters (off).",
+)
 
 
 def output_root_for(flag: str | None) -> Path:

@@ -9,7 +9,17 @@ import typer
 
 from sweeper_cli import status, store
 from sweeper_cli.backends import JobRef, get_backend
-from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
+from sweeper_cli.cli.common import (
+    FAIL_FAST,
+    GPUS,
+    GPUS_PER_JOB,
+    JOBS_PER_GPU,
+    JSON,
+    OUTPUT_ROOT,
+    SWEEP_ARG,
+    WARM,
+    locate,
+)
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.profiles import Profile, choose, with_resources
@@ -27,23 +37,11 @@ def resume(
         None, "--max-parallel", min=1, help="Cluster jobs running at once."
     ),
     wait: bool = typer.Option(False, "--wait", help="Cluster: follow until the sweep ends."),
-    gpus: str = typer.Option(
-        None, "--gpus", help="Local GPUs for the jobs, e.g. 0,1 or all (one job per GPU)."
-    ),
-    gpus_per_job: int = typer.Option(
-        None, "--gpus-per-job", min=1, help="Local: distinct GPUs each job gets (default 1)."
-    ),
-    jobs_per_gpu: int = typer.Option(
-        None, "--jobs-per-gpu", min=1, help="Local: jobs that may share one GPU (default 1)."
-    ),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
-    warm: str = typer.Option(
-        None,
-        "--warm",
-        metavar="off|hydra|app",
-        help="Local job starts: forked from a server that imported Hydra (hydra, the "
-        "default), also the app's imports (app), or new interpreters (off).",
-    ),
+    gpus: str = GPUS,
+    gpus_per_job: int = GPUS_PER_JOB,
+    jobs_per_gpu: int = JOBS_PER_GPU,
+    fail_fast: bool = FAIL_FAST,
+    warm: str = WARM,
     strict: bool = typer.Option(
         False, "--strict", help="Refuse when the git commit changed or the tree got dirty."
     ),

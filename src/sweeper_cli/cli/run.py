@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from sweeper_cli import store
+from sweeper_cli.cli.common import FAIL_FAST, GPUS, GPUS_PER_JOB, JOBS_PER_GPU, JSON, WARM
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.profiles import choose
@@ -59,25 +60,13 @@ def run(
     wait: bool = typer.Option(
         False, "--wait", help="Cluster: follow the sweep until it ends (like status --watch)."
     ),
-    gpus: str = typer.Option(
-        None, "--gpus", help="Local GPUs for the jobs, e.g. 0,1 or all (one job per GPU)."
-    ),
-    gpus_per_job: int = typer.Option(
-        None, "--gpus-per-job", min=1, help="Local: distinct GPUs each job gets (default 1)."
-    ),
-    jobs_per_gpu: int = typer.Option(
-        None, "--jobs-per-gpu", min=1, help="Local: jobs that may share one GPU (default 1)."
-    ),
+    gpus: str = GPUS,
+    gpus_per_job: int = GPUS_PER_JOB,
+    jobs_per_gpu: int = JOBS_PER_GPU,
     output_root: str = typer.Option(None, "--output-root", help="Root of runs/ and multiruns/."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan; write nothing."),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first failed job."),
-    warm: str = typer.Option(
-        None,
-        "--warm",
-        metavar="off|hydra|app",
-        help="Local job starts: forked from a server that imported Hydra (hydra, the "
-        "default), also the app's imports (app), or new interpreters (off).",
-    ),
+    fail_fast: bool = FAIL_FAST,
+    warm: str = WARM,
     no_validate: bool = typer.Option(
         False, "--no-validate", help="Skip composing every job before launch."
     ),
@@ -87,7 +76,7 @@ def run(
         help="A search: the metric(s) each trial is judged by, as compare names them "
         "(default: the config's thesis_sweep.objective, else optimized_metric).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    as_json: bool = JSON,
 ) -> int:
     """Run a sweep: one single Hydra run per combination."""
     every = [*(overrides or []), *ctx.args]

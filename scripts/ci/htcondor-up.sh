@@ -109,10 +109,18 @@ mount_once() {
 }
 
 # bind_once <host-path> [ro]: bind-mount a host folder at the same path inside the chroot.
+# A bind whose host folder was deleted and made again (a fresh clone at the same path) still
+# shows the deleted folder; it is stale, so it is unmounted and bound anew.
 bind_once() {
     local src=$1 mode=${2:-rw} target=$ROOT$1
     [ -d "$src" ] || { log "skip bind of $src (not a folder on the host)"; return 0; }
-    if is_mounted "$target"; then return 0; fi
+    if is_mounted "$target"; then
+        if [ "$(stat -c %d:%i -- "$src")" = "$(stat -c %d:%i -- "$target" 2>/dev/null)" ]; then
+            return 0
+        fi
+        umount -l "$target"
+        log "unmounted a stale bind of $src (its folder was made again)"
+    fi
     mkdir -p "$target"
     mount --bind "$src" "$target"
     mount --make-private "$target" 2>/dev/null || true
@@ -339,7 +347,7 @@ if [ -n "$JOB_PYTHON" ]; then
             fi
             if [ -x "$VENV/bin/python" ] && ! in_root setpriv --reuid="$JOB_UID" --regid="$JOB_GID" --clear-groups \
                 "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-                log "WARNING: $JOB_USER cannot run $VENV/bin/python inside the chroot (permissions under $BASE_PREFIX?)"
+                die "$JOB_USER cannot run $VENV/bin/python inside the chroot (is $VENV bound, are the folders above it and $BASE_PREFIX readable?)"
             fi ;;
     esac
 fi

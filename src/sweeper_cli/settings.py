@@ -16,7 +16,7 @@ import os
 import shlex
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,18 @@ class Settings:
     def has_table(self) -> bool:
         """Whether a [tool.thesis-sweep] table configures this project."""
         return self.pyproject is not None
+
+    def with_python(self, python: str | None, origin: str) -> Settings:
+        """These settings with the interpreter a profile names (`origin`: e.g. `profile
+        stoomboot`), which wins over THESIS_SWEEP_PYTHON and the top-level `python`."""
+        if not python:
+            return self
+        value = _parse("python", python, "program", origin, self.project_root)
+        return replace(
+            self,
+            values={**self.values, "python": value},
+            sources={**self.sources, "python": origin},
+        )
 
     @property
     def app_argv(self) -> list[str]:

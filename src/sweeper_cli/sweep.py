@@ -64,7 +64,7 @@ def prepare(
     name = check_name(settings["name"])
     run_pattern = check_pattern(settings["run_dir_pattern"], "run_dir_pattern", True)
     sweep_pattern = check_pattern(settings["sweep_dir_pattern"], "sweep_dir_pattern", False)
-    validate.check_python(settings["python"])
+    validate.check_python(settings)
     target = resolve_target(settings)
     validate.check_app(target, settings)
     if on_app is not None:

@@ -282,12 +282,12 @@ def _module_in(python: str, module: str, search: Sequence[Path], cwd: Path) -> b
     return done.returncode == 0
 
 
-def check_python(python: str | None) -> None:
-    """The `python` setting must name an interpreter that exists (checked before writing)."""
+def check_python(settings: Settings) -> None:
+    """The interpreter that runs the app must exist (checked before anything is written)."""
+    python = settings["python"]
     if python is not None and shutil.which(python) is None:
         raise BadInput(
-            f"python {python!r} not found or not executable (from the python setting or "
-            "THESIS_SWEEP_PYTHON)"
+            f"python {python!r} not found or not executable (from {settings.sources['python']})"
         )
 
 

@@ -71,7 +71,9 @@ class ClusterBackend:
         **_ignored: object,
     ) -> None:
         self.profile = profile or Profile(backend=self.name)
-        self.python = self.profile.python or python or sys.executable
+        # The interpreter that runs the app runs the runner too: the one the sweep's jobs
+        # record (the profile's, resolved by the settings), else the profile's as written.
+        self.python = python or self.profile.python or sys.executable
         self.max_parallel = max_parallel or self.profile.max_parallel
         check_setup(self.profile)
 

@@ -206,6 +206,13 @@ def _profile(view: SweepView, jobs: list[JobView], name: str | None) -> Profile:
             raise BadInput(
                 f"profile {name!r} is for {chosen.backend}; this sweep runs on {header.backend}"
             )
+        python = resolve({}).with_python(chosen.python, f"profile {name}")["python"]
+        if chosen.python and python != header.text("python"):
+            raise BadInput(
+                f"profile {name!r} runs {python}, but this sweep's jobs run "
+                f"{header.text('python')}: resume keeps the jobs' interpreter (start a new "
+                "sweep for another one)"
+            )
         return chosen
     last = [j.submissions[-1] for j in jobs if j.submissions]
     recorded = max(last, key=lambda sub: sub.number).profile if last else None

@@ -100,6 +100,7 @@ def run(
 
     early = choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
     local_pool(settings, early, gpus, gpus_per_job, jobs_per_gpu)
+    settings = settings.with_python(early.python, f"profile {early.name}")
     from sweeper_cli import sweep  # imports Hydra: kept off the --help path
     from sweeper_cli.backends import JobRef, get_backend
     from sweeper_cli.backends.warm import EarlyServer
@@ -126,6 +127,13 @@ def run(
                 markup=False,
             )
         chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
+        if chosen.python and chosen.python != early.python:
+            # The config chose a profile whose interpreter runs the app: plan for that one.
+            early_server.cancel()
+            settings = settings.with_python(chosen.python, f"profile {chosen.name}")
+            prepared = sweep.prepare(
+                settings, every, on_app=early_server.begin, objective=objective
+            )
         pool = local_pool(settings, chosen, gpus, gpus_per_job, jobs_per_gpu)
         runner = get_backend(
             chosen.backend,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweeper_cli.escape import printable
 from sweeper_cli.states import State
 from sweeper_cli.status import JobView, SearchView, SweepView
 
@@ -69,14 +70,15 @@ def plan_table(doc: dict[str, Any]) -> Table:
     table.add_column("overrides")
     table.add_column("run dir")
     for job in doc["jobs"]:
-        table.add_row(str(job["num"]), " ".join(job["overrides"]), Path(job["run_dir"]).name)
+        overrides = printable(" ".join(job["overrides"]))
+        table.add_row(str(job["num"]), overrides, printable(Path(job["run_dir"]).name))
     return table
 
 
 def _swept_only(job: JobView, swept: Sequence[str]) -> str:
     keys = set(swept)
     shown = [o for o in job.overrides if o.split("=", 1)[0] in keys] if keys else []
-    return " ".join(shown or job.overrides)
+    return printable(" ".join(shown or job.overrides))
 
 
 def _exit_text(job: JobView) -> str:
@@ -109,7 +111,7 @@ def search_line(search: SearchView) -> str:
     told = search.counts()
     parts = [f"search {search.state}"]
     if search.reason:
-        parts[0] += f" ({search.reason})"
+        parts[0] += f" ({printable(search.reason)})"
     done = told["complete"] + told["failed"]
     parts.append(f"{done} of {search.n_trials or '?'} trials told ({told['failed']} failed)")
     best = [search.trials[j] for j in search.best if j in search.trials]
@@ -154,11 +156,11 @@ def status_table(view: SweepView, last_lines: dict[int, str]) -> Table:
     for job in view.jobs:
         state = Text(job.state.value, style=STATE_STYLE[job.state])
         note = last_lines.get(job.num) or job.reason
-        name = job.run_dir.name if job.run_dir is not None else "-"
-        run_dir = name + (f"\n{note}" if note else "")
+        name = printable(job.run_dir.name) if job.run_dir is not None else "-"
+        run_dir = name + (f"\n{printable(note)}" if note else "")
         cells: list[str | Text] = [str(job.num), _swept_only(job, swept), state, _exit_text(job)]
-        cells += [fmt_duration(job.duration()), job.host or "-"]
-        cells += [job.gpus or "-"] if with_gpus else []
+        cells += [fmt_duration(job.duration()), printable(job.host or "-")]
+        cells += [printable(job.gpus or "-")] if with_gpus else []
         if search is not None:
             trial = search.trials.get(job.num)
             mark = " *" if job.num in search.best else ""

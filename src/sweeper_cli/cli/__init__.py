@@ -27,6 +27,7 @@ from sweeper_cli.cli import run as run_cmd
 from sweeper_cli.cli import status as status_cmd
 from sweeper_cli.cli.handler import command
 from sweeper_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
+from sweeper_cli.escape import printable
 
 app = typer.Typer(
     name="thesis-sweep",
@@ -95,10 +96,12 @@ def main() -> None:
         sys.exit(EXIT_BAD_INPUT)
     except click.UsageError as exc:
         where = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
-        print(f"thesis-sweep: error: {_one_line(exc.format_message())}{where}", file=sys.stderr)
+        message = printable(_one_line(exc.format_message()))
+        print(f"thesis-sweep: error: {message}{where}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     except click.ClickException as exc:
-        print(f"thesis-sweep: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        message = printable(" ".join(exc.format_message().split()))
+        print(f"thesis-sweep: error: {message}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except click.Abort:
         sys.exit(EXIT_INTERRUPTED)

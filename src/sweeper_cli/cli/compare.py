@@ -17,6 +17,7 @@ from sweeper_cli import store
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
+from sweeper_cli.escape import printable
 from sweeper_cli.status import observe
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value)
+    return printable(str(value))
 
 
 def _table(table: core.Comparison) -> Table:

@@ -25,7 +25,9 @@ def debugging() -> bool:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    print(f"thesis-sweep: error: {message}", file=sys.stderr, flush=True)
+    from sweeper_cli.escape import printable
+
+    print(f"thesis-sweep: error: {printable(message)}", file=sys.stderr, flush=True)
     return typer.Exit(code)
 
 

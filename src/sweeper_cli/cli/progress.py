@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sweeper_cli.backends.base import Event
+from sweeper_cli.escape import printable, printable_lines
 from sweeper_cli.render import STATE_STYLE
 from sweeper_cli.states import State
 
@@ -49,23 +50,23 @@ class Reporter:
         if self.live:
             self.progress.console.print(text, style=style, highlight=False)
         else:
-            print(text, file=sys.stderr, flush=True)
+            print(printable_lines(text), file=sys.stderr, flush=True)
 
     def __call__(self, event: Event) -> None:
-        label = self.labels.get(event.num, "")
+        label = printable(self.labels.get(event.num, ""))
         if event.kind == "started":
             self.started[event.num] = time.monotonic()
             self._line(f"job {event.num} started: {label}", "dim")
         elif event.kind == "finished":
             took = time.monotonic() - self.started.pop(event.num, time.monotonic())
-            detail = f", {event.detail}" if event.detail else ""
+            detail = f", {printable(event.detail)}" if event.detail else ""
             state = State(event.state or State.LOST.value)
             self._line(
                 f"job {event.num} {state.value} ({took:.1f}s{detail}): {label}", STATE_STYLE[state]
             )
             self.progress.advance(self.task)
         elif event.kind == "note":
-            self._line(f"note: {event.detail}", "dim")
+            self._line(f"note: {printable(str(event.detail))}", "dim")
         elif event.kind == "interrupted":
-            self._line(str(event.detail), "yellow")
+            self._line(printable(str(event.detail)), "yellow")
         self.progress.update(self.task, running=len(self.started))

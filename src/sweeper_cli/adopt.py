@@ -441,6 +441,7 @@ def finish(plan: AdoptPlan, argv: Sequence[str]) -> None:
     for job in plan.jobs:
         target = plan.target(job)
         store.sweep_meta(target).mkdir(exist_ok=True)
+        store.write_owner(target, plan.folder)
         store.write_status(target, _status_record(plan, job))
     for job in plan.jobs:
         store.write_runptr(plan.folder, job.num, plan.target(job))

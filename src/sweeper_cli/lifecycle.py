@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,24 @@ from sweeper_cli.backends.base import JobRef
 from sweeper_cli.errors import BadInput
 from sweeper_cli.runner import GRACE_SECONDS, highest_claim, hostname, now_iso
 from sweeper_cli.states import Cause, State
-from sweeper_cli.status import JobView, SweepView, observe
+from sweeper_cli.status import JobView, SweepView, observe, stray_run_dir
 
 RESUMABLE = frozenset({State.FAILED, State.CANCELLED, State.LOST})
+
+
+def untouchable(view: SweepView, job: JobView) -> str | None:
+    """Why no command may write into this job's run dir: it lies outside the sweep's
+    output root, or it belongs to another sweep (this sweep folder is a copy). None: it is
+    this sweep's (or, made by an older thesis-sweep, says nothing)."""
+    if job.run_dir is None:
+        return None
+    why = stray_run_dir(job.run_dir, (view.output_root, view.output_root.resolve()))
+    if why is not None:
+        return why
+    other = store.foreign_owner(job.run_dir, view.sweep_dir) if job.run_dir.is_dir() else None
+    if other is not None:
+        return f"its run dir belongs to the sweep {other} (is this sweep folder a copy?)"
+    return None
 
 
 def parse_job_list(text: str | None) -> set[int] | None:
@@ -64,7 +79,10 @@ def choose_for_resume(
     skipped: list[tuple[JobView, str]] = []
     wanted = {State.FAILED} if failed_only else RESUMABLE
     for job in pick(view, nums):
-        if job.state in wanted and cause is not None and job.cause is not cause:
+        foreign = untouchable(view, job) if job.state in wanted else None
+        if foreign is not None:
+            skipped.append((job, foreign))
+        elif job.state in wanted and cause is not None and job.cause is not cause:
             skipped.append((job, f"{job.state.value} ({job.reason or 'no reason'})"))
         elif job.state in wanted:
             relaunch.append(job)
@@ -208,7 +226,7 @@ def cancel(
 
     view = observe(sweep_dir)
     targets = [j for j in pick(view, nums) if j.state in (State.QUEUED, State.RUNNING)]
-    targets = [j for j in targets if j.run_dir is not None]
+    targets = [j for j in targets if j.run_dir is not None and untouchable(view, j) is None]
     if not targets:
         return [], view
     backend = get_backend(view.header.backend)
@@ -268,15 +286,41 @@ def stop_search(sweep_dir: Path, reason: str) -> SweepView:
 
 @dataclass(frozen=True)
 class Removal:
-    """What `remove` deletes: the sweep folder and the run dirs it points at."""
+    """What `remove` deletes: the sweep folder and the run dirs that say they are its own;
+    `left` are the run dirs it points at but leaves alone, each with the reason."""
 
     sweep_dir: Path
     run_dirs: list[Path]
     busy: list[int]  # jobs still queued or running
+    left: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _whose(run_dir: Path, sweep_dir: Path, root: Path) -> str | None:
+    """Why `remove` leaves a run dir alone, or None when it is this sweep's to delete: it
+    must lie inside the output root and say that it belongs to this sweep."""
+    if not (store.inside(run_dir, root) or store.inside(run_dir, root.resolve())):
+        return f"outside the sweep's output root {root}"
+    owner = store.owner_of(run_dir)
+    if owner is None:
+        # A run dir made by a creation killed before it wrote anything: nothing to lose.
+        return None if _holds_nothing(run_dir) else "it does not say which sweep it belongs to"
+    other = store.foreign_owner(run_dir, sweep_dir)
+    return None if other is None else f"it belongs to the sweep {other}"
+
+
+def _holds_nothing(run_dir: Path) -> bool:
+    """Whether a run dir holds nothing but an empty `.sweep/` (or a temp file in it)."""
+    try:
+        if set(os.listdir(run_dir)) - {store.sweep_meta(run_dir).name}:
+            return False
+        meta = store.sweep_meta(run_dir)
+        return not meta.exists() or all(name.startswith(".") for name in os.listdir(meta))
+    except OSError:
+        return False
 
 
 def plan_removal(sweep_dir: Path) -> Removal:
-    """Everything a sweep owns on disk (only run dirs inside its output root's runs/)."""
+    """Everything a sweep owns on disk: its folder and the run dirs that are its own."""
     index: store.Index | None = None
     if (sweep_dir / store.INDEX_FILE).exists():
         index = store.read_index(sweep_dir)
@@ -284,9 +328,19 @@ def plan_removal(sweep_dir: Path) -> Removal:
         not name.startswith(".") for name in os.listdir(sweep_dir)
     ):
         raise BadInput(f"{sweep_dir} is not a thesis-sweep sweep (no runs_index.json)")
-    runs = (sweep_dir.parent.parent / "runs").resolve()
-    dirs = store.run_dirs_of(sweep_dir, index)
-    owned = sorted({d for d in dirs.values() if d.resolve().parent == runs and d.exists()}, key=str)
+    root = index.header.output_root if index is not None else sweep_dir.parent.parent
+    owned, left = set(), []
+    pointed = set(store.runptrs(sweep_dir).values())
+    jobs = index.jobs if index is not None else []
+    recorded = {Path(os.path.realpath(root / j.run_dir)) for j in jobs if j.run_dir}
+    for run_dir in pointed | recorded:
+        if not run_dir.exists():
+            continue
+        why = _whose(run_dir, sweep_dir, root)
+        if why is None:
+            owned.add(run_dir)
+        else:
+            left.append((run_dir, why))
     busy: list[int] = []
     if index is not None:
         try:
@@ -297,8 +351,12 @@ def plan_removal(sweep_dir: Path) -> Removal:
             raise BadInput(
                 f"the search {sweep_dir.name} is {view.search.state}: thesis-sweep cancel it first"
             )
-        busy = [j.num for j in view.jobs if not j.state.is_terminal()] if view else []
-    return Removal(sweep_dir, owned, busy)
+        busy = [
+            j.num
+            for j in (view.jobs if view else [])
+            if not j.state.is_terminal() and j.run_dir in owned
+        ]
+    return Removal(sweep_dir, sorted(owned, key=str), busy, sorted(left, key=str))
 
 
 def remove(removal: Removal) -> None:

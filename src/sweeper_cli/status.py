@@ -228,9 +228,14 @@ def _scheduler_id(num: int, after: int, subs: Sequence[records.Submission]) -> s
     return None
 
 
-def observe_job(entry: records.JobEntry, run_dir: Path | None, ctx: _Context) -> JobView:
-    """One job's view from its index entry and its files."""
+def observe_job(
+    entry: records.JobEntry, run_dir: Path | None, ctx: _Context, stray: str | None = None
+) -> JobView:
+    """One job's view from its index entry and its files; `stray`: why its run dir is not
+    one this sweep may touch (it is then `lost` with that reason)."""
     base = JobView(entry.num, State.LOST, entry.overrides, run_dir)
+    if stray is not None:
+        return replace(base, reason=stray, cause=Cause.LOST)
     exists = run_dir is not None and run_dir.is_dir()
     record: records.StatusRecord | None = None
     problem: str | None = None
@@ -289,6 +294,17 @@ def observe_job(entry: records.JobEntry, run_dir: Path | None, ctx: _Context) ->
         attempts=record.attempt,
         gpus=record.gpus,
         scheduler_id=scheduler_id,
+    )
+
+
+def stray_run_dir(run_dir: Path | None, roots: Sequence[Path]) -> str | None:
+    """Why a job's run dir (as its runptr or the index says) is none of the sweep's: it
+    lies outside the sweep's output root. No command writes or deletes there."""
+    if run_dir is None or any(store.inside(run_dir, root) for root in roots):
+        return None
+    return (
+        f"its run dir {run_dir} is outside the sweep's output root {roots[0]} (its runptr "
+        "points elsewhere): thesis-sweep does not touch it"
     )
 
 
@@ -442,7 +458,8 @@ def observe(
     pairs = store.job_dirs(index, sweep_dir)
     if only is not None:
         pairs = [(entry, d) for entry, d in pairs if entry.num in only]
-    view.jobs = [observe_job(entry, d, ctx) for entry, d in pairs]
+    roots = (header.output_root, header.output_root.resolve())
+    view.jobs = [observe_job(entry, d, ctx, stray_run_dir(d, roots)) for entry, d in pairs]
     holder = store.launching(sweep_dir)
     view.launching = (
         holder is not None

@@ -118,6 +118,61 @@ def read_status(run_dir: Path) -> records.StatusRecord:
     return records.parse_status(data)
 
 
+# --- ownership --------------------------------------------------------------------------
+
+OWNER_FILE = "owner.json"
+
+
+def owner_path(run_dir: Path) -> Path:
+    return run_dir / SWEEP_SUBDIR / OWNER_FILE
+
+
+def write_owner(run_dir: Path, sweep_dir: Path) -> None:
+    """Record which sweep a run dir belongs to: its folder, relative to the run dir (so it
+    holds wherever the outputs are mounted, and a copied sweep folder is not the owner)."""
+    record = {
+        "schema_version": 1,
+        "sweep_id": sweep_dir.name,
+        "sweep_dir": os.path.relpath(sweep_dir, run_dir).replace(os.sep, "/"),
+    }
+    atomic_write_bytes(owner_path(run_dir), json_bytes(record), durable=False)
+
+
+def owner_of(run_dir: Path) -> Path | None:
+    """The sweep folder a run dir says it belongs to: its owner record; for sweeps made
+    before it existed, the job's THESIS_SWEEP_DIR or the multirun it was adopted from.
+    None when it says nothing."""
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+        rel = read_json(owner_path(run_dir))["sweep_dir"]
+        return Path(os.path.normpath(run_dir / str(rel)))
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, KeyError):
+        return Path(str(read_json(spec_path(run_dir))["env"]["THESIS_SWEEP_DIR"]))
+    with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, KeyError):
+        return Path(str(read_json(status_path(run_dir))["adopted_from"])).parent
+    return None
+
+
+def foreign_owner(run_dir: Path, sweep_dir: Path) -> Path | None:
+    """The other sweep a run dir belongs to (a copied sweep folder points at the original's
+    run dirs), or None when it is this sweep's or says nothing."""
+    owner = owner_of(run_dir)
+    if owner is None:
+        return None
+    try:
+        if os.path.samefile(owner, sweep_dir):
+            return None
+    except OSError:  # the owner recorded by path is gone: the outputs moved as a whole
+        if owner.name == sweep_dir.name:
+            return None
+    return owner
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether `path` lies inside `root` (both made absolute, `..` folded)."""
+    folded, base = os.path.abspath(path), os.path.abspath(root)
+    return folded != base and os.path.commonpath([folded, base]) == base
+
+
 # --- requests ---------------------------------------------------------------------------
 
 
@@ -478,16 +533,6 @@ def runptrs(sweep_dir: Path) -> dict[int, Path]:
             if name.isdigit():
                 with contextlib.suppress(OSError):
                     found[int(name)] = read_runptr(sweep_dir, int(name))
-    return found
-
-
-def run_dirs_of(sweep_dir: Path, index: Index | None) -> dict[int, Path]:
-    """Every run dir a sweep points at: its runptrs, then the index's entries."""
-    found = runptrs(sweep_dir)
-    if index is not None:
-        for job in index.jobs:
-            if job.run_dir and job.num not in found:
-                found[job.num] = index.header.output_root / job.run_dir
     return found
 
 

@@ -190,9 +190,11 @@ def write_job(
     overrides: Sequence[str],
     run_dir: Path,
 ) -> None:
-    """Make one job's run dir files (the run dir itself exists): job.json, status, runptr."""
+    """Make one job's run dir files (the run dir itself exists): its owner record, job.json,
+    status, runptr."""
     meta = store.sweep_meta(run_dir)
     meta.mkdir(exist_ok=True)
+    store.write_owner(run_dir, sweep_dir)
     spec = job_spec(template, name, sweep_dir, num, overrides, run_dir)
     store.atomic_write_bytes(store.spec_path(run_dir), store.json_bytes(spec), durable=False)
     record = {"schema_version": store.STATUS_SCHEMA_VERSION, **queued_record(num, 0, 0)}

@@ -38,6 +38,12 @@ def remove(
     what = f"{sweep_dir} and {len(removal.run_dirs)} run dir(s) under {runs}"
     if dry_run:
         err.print(f"would delete {what}", highlight=False, markup=False)
+        for run_dir in removal.run_dirs:
+            err.print(f"  {run_dir}", highlight=False, markup=False)
+    for run_dir, why in removal.left:
+        verb = "would leave" if dry_run else "leaves"
+        err.print(f"{verb} {run_dir}: {why}", highlight=False, markup=False)
+    if dry_run:
         return EXIT_OK
     store.require_writable(sweep_dir.parent, "remove the sweep")
     if not yes:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -239,3 +242,32 @@ def test_resume_refuses_an_adopted_sweep(project: Project) -> None:
     done = project.cli("resume", str(folder))
     assert done.returncode == 2 and "adopted from a Hydra --multirun" in done.stderr
     assert [raw_status(d)["state"] for d in run_dirs(project)] == status_before
+
+
+def test_refuses_a_multirun_that_still_runs_and_moves_nothing(project: Project) -> None:
+    env = {**os.environ, "PYTHONPATH": str(project.root / "examples")}
+    slow = ["trainer.epochs=40", "trainer.sleep=0.25"]
+    hydra = subprocess.Popen(
+        [sys.executable, "-m", "thesis_ml.train", *OLD_SWEEP[:-1], *slow],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(project.outputs.glob("multiruns/*/0")):
+            time.sleep(0.1)
+        [folder] = (project.outputs / "multiruns").iterdir()
+        before = snapshot(folder)
+        done = project.cli("adopt", str(folder))
+        assert done.returncode == 2, done.stderr
+        assert "is still being written, a live process works in it: pid" in done.stderr
+        assert str(hydra.pid) in done.stderr and "nothing was moved" in done.stderr
+        assert not (folder / "runs_index.json").exists() and run_dirs(project) == []
+        assert set(before) <= set(snapshot(folder))  # the job folders stayed where they are
+    finally:
+        hydra.kill()
+        hydra.wait()
+    done = project.cli("adopt", str(folder))  # ended (killed): now it may be taken in
+    assert done.returncode == 0, done.stderr

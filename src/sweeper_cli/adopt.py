@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import moves, store
+from sweeper_cli import moves, store, writers
 from sweeper_cli.errors import BadInput
 from sweeper_cli.naming import TIMESTAMP_FORMAT, Naming, check_name, timestamp
 from sweeper_cli.runner import hostname
@@ -305,6 +305,7 @@ def plan_adoption(
         raise BadInput(
             f"{folder} is not a Hydra multirun folder: no numbered job folders with .hydra/"
         )
+    refuse_while_written(folder)
     root = output_root_of(folder, output_root)
     chosen, stamp, created = _name_and_stamp(folder, name)
     naming = Naming(chosen, stamp, run_pattern, SWEEP_PATTERN)
@@ -333,6 +334,16 @@ def plan_adoption(
         notes=notes,
         success_file=success_file,
     )
+
+
+def refuse_while_written(folder: Path) -> None:
+    """BadInput while the multirun still runs: its job folders must not move under it."""
+    why = writers.still_written(folder)
+    if why is not None:
+        raise BadInput(
+            f"{folder} is still being written, {why}: adopt it once the multirun has ended "
+            "(nothing was moved)"
+        )
 
 
 def saved_plan(folder: Path) -> AdoptPlan | None:
@@ -456,6 +467,11 @@ def execute(
     report: Callable[[AdoptJob, str], None] = lambda job, how: None,
 ) -> None:
     """Carry out `plan` (fresh or saved): plan file, moves, metadata, plan file deleted."""
+    writer = writers.live_writer(plan.folder)
+    if writer is not None:
+        raise BadInput(
+            f"{plan.folder} is still being written: a live process works in it, {writer}"
+        )
     if not (plan.folder / PLAN_FILE).exists():
         write_plan(plan)
     for job in plan.jobs:

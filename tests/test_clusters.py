@@ -127,7 +127,7 @@ def test_submission_refused_is_exit_3_with_the_schedulers_words(
     cluster: tuple[str, Project],
 ) -> None:
     backend, project = cluster
-    extra = '"--partition=no_such_partition"' if backend == "slurm" else '"requirements = ("'
+    extra = '"--constraint=no_such_feature"' if backend == "slurm" else '"requirements = ("'
     (project.root / "pyproject.toml").write_text(
         (project.root / "pyproject.toml").read_text()
         + f'\n[tool.thesis-sweep.profiles.broken]\nbackend = "{backend}"\nextra = [{extra}]\n'

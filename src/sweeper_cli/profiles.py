@@ -7,16 +7,17 @@ verbatim by design, and `env` values are shell-quoted where they are used.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sweeper_cli.errors import BadInput
+from sweeper_cli.resources import TIME, more_memory, more_time, parse_memory
+from sweeper_cli.submit_lines import check_extra
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
-_MEMORY = re.compile(r"\d+[KMGT]?", re.IGNORECASE)  # what both sbatch and HTCondor accept
-_TIME = re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DEVICES = re.compile(r"all|(\d+|GPU-[0-9a-fA-F-]+)(,(\d+|GPU-[0-9a-fA-F-]+))*")
 BACKENDS = ("local", "slurm", "htcondor")
@@ -40,9 +41,12 @@ class Profile:
     max_parallel: int | None = None
     checkpoint_exit_code: int | None = None  # HTCondor: exit code that means "run me again"
     python: str | None = None
-    setup: tuple[str, ...] = ()
+    setup: tuple[str, ...] = ()  # shell blocks run before the job runner
+    teardown: tuple[str, ...] = ()  # shell blocks run after it, whatever its exit
     env: Mapping[str, str] = field(default_factory=dict)
     extra: tuple[str, ...] = ()
+    logs: str | None = None  # folder of the scheduler's own .out/.err files
+    site: str | None = None  # a site table (sites/<name>.toml) whose rules are checked
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None, backend: str) -> Profile:
@@ -50,94 +54,18 @@ class Profile:
         if not data:
             return cls(backend=backend)
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        fields.update(setup=tuple(fields.get("setup", ())), extra=tuple(fields.get("extra", ())))
+        for key in ("setup", "teardown", "extra"):
+            fields[key] = tuple(fields.get(key, ()))
         return cls(**fields)
 
     def as_json(self) -> dict[str, Any]:
         return {
             **self.__dict__,
             "setup": list(self.setup),
+            "teardown": list(self.teardown),
             "extra": list(self.extra),
             "env": dict(self.env),
         }
-
-
-def time_seconds(limit: str) -> int:
-    """A Slurm-style time limit in seconds: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S`."""
-    days, dash, clock = limit.partition("-")
-    if not dash:
-        days, clock = "0", limit
-    parts = [int(p) for p in clock.split(":")]
-    if dash:  # after a day count the clock starts with hours
-        hours, minutes, seconds = [*parts, 0, 0][:3]
-    elif len(parts) == 1:
-        hours, minutes, seconds = 0, parts[0], 0
-    elif len(parts) == 2:
-        hours, minutes, seconds = 0, parts[0], parts[1]
-    else:
-        hours, minutes, seconds = parts
-    return ((int(days) * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
-def format_time(seconds: int) -> str:
-    """Seconds as a Slurm-style limit (`H:MM:SS`, or `D-HH:MM:SS` from a day on)."""
-    minutes, secs = divmod(max(1, seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    clock = f"{hours:02d}:{minutes:02d}:{secs:02d}"
-    return f"{days}-{clock}" if days else clock
-
-
-_UNITS_MB = {"K": 1 / 1024, "M": 1, "G": 1024, "T": 1024 * 1024}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])", re.IGNORECASE)
-_FACTOR = re.compile(r"[x*](\d+(?:\.\d+)?)", re.IGNORECASE)
-
-
-def memory_mb(text: str) -> int:
-    """`4G`, `4096M`, `4096` (megabytes, as sbatch and HTCondor read it), `512K`, `1T`."""
-    number, unit = (text[:-1], text[-1].upper()) if text[-1:].isalpha() else (text, "M")
-    return max(1, int(float(number) * _UNITS_MB[unit] + 0.999))
-
-
-def format_memory(mb: int) -> str:
-    return f"{mb // 1024}G" if mb % 1024 == 0 else f"{mb}M"
-
-
-def _factor(spec: str) -> float | None:
-    match = _FACTOR.fullmatch(spec.strip())
-    return float(match.group(1)) if match else None
-
-
-def more_memory(spec: str, current: str | None) -> str:
-    """`--memory` of resume: an amount (`8G`), or a factor of the current one (`x2`)."""
-    factor = _factor(spec)
-    if factor is None:
-        if not _MEMORY.fullmatch(spec.strip()):
-            raise BadInput(f"invalid --memory {spec!r}: give an amount (8G, 4096M) or x2")
-        return spec.strip()
-    if current is None:
-        raise BadInput(
-            f"--memory {spec}: these jobs asked for no memory of their own; give an "
-            "amount such as --memory 8G"
-        )
-    return format_memory(int(memory_mb(current) * factor + 0.5))
-
-
-def more_time(spec: str, current: str | None) -> str:
-    """`--time` of resume: `2h`, `90m`, `1d12h`, a Slurm limit (`1-12:00:00`), or `x2`."""
-    text = spec.strip()
-    factor = _factor(text)
-    if factor is not None:
-        if current is None:
-            raise BadInput(f"--time {spec}: these jobs had no time limit; give one (--time 2h)")
-        return format_time(int(time_seconds(current) * factor + 0.5))
-    if _TIME.fullmatch(text):
-        return text
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts).lower() != text.lower():
-        raise BadInput(f"invalid --time {spec!r}: give 2h, 90m, 1-12:00:00 or x2")
-    scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return format_time(int(sum(float(n) * scale[u.lower()] for n, u in parts)))
 
 
 def with_resources(
@@ -173,17 +101,20 @@ def _matching(name: str, key: str, value: Any, pattern: re.Pattern[str], hint: s
     return text
 
 
-def _lines(name: str, key: str, value: Any) -> tuple[str, ...]:
+def _lines(name: str, key: str, value: Any, blocks: bool = False) -> tuple[str, ...]:
+    """A list of strings; `blocks`: each entry may be a multi-line shell block."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise BadInput(f"profile {name!r}: {key} must be a list of strings")
-    if any("\n" in v or "\r" in v for v in value):
+    if not blocks and any("\n" in v or "\r" in v for v in value):
         raise BadInput(f"profile {name!r}: each {key} entry must be one line")
+    if any("\r" in v or "\0" in v for v in value):
+        raise BadInput(f"profile {name!r}: a {key} entry holds a carriage return or NUL")
     if any(v.rstrip().endswith("\\") for v in value):
         # A trailing backslash would continue into the next generated line.
         raise BadInput(f"profile {name!r}: a {key} entry must not end with a backslash")
-    return tuple(value)
+    return tuple(v.strip("\n") for v in value)
 
 
 def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
@@ -218,19 +149,25 @@ def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
         if key in table:
             values[key] = _positive(name, key, table[key])
     if "memory" in table:
-        values["memory"] = _matching(name, "memory", table["memory"], _MEMORY, "e.g. 4G or 4096M")
+        values["memory"] = parse_memory(str(table["memory"]), f"profile {name!r}")
     if "time" in table:
-        values["time"] = _matching(
-            name, "time", table["time"], _TIME, "e.g. 02:00:00 or 1-12:00:00"
-        )
+        values["time"] = _matching(name, "time", table["time"], TIME, "e.g. 02:00:00 or 1-12:00:00")
     for key in ("partition", "account"):
         if key in table:
             values[key] = _matching(name, key, table[key], _NAME, "letters, digits and ._@+-")
-    if "python" in table:
-        values["python"] = str(table["python"])
-    for key in ("setup", "extra"):
+    for key in ("python", "logs", "site"):
         if key in table:
-            values[key] = _lines(name, key, table[key])
+            if not isinstance(table[key], str) or not table[key].strip():
+                raise BadInput(f"profile {name!r}: {key} must be a non-empty string")
+            values[key] = table[key].strip()
+    if "logs" in values:
+        logs = os.path.expanduser(values["logs"])
+        if not os.path.isabs(logs):
+            raise BadInput(f"profile {name!r}: logs must be an absolute folder, not {logs!r}")
+        values["logs"] = logs
+    for key in ("setup", "teardown", "extra"):
+        if key in table:
+            values[key] = _lines(name, key, table[key], blocks=key != "extra")
     if "env" in table:
         env = table["env"]
         if not isinstance(env, Mapping) or not all(_ENV_KEY.fullmatch(str(k)) for k in env):
@@ -256,6 +193,15 @@ def choose(profiles: Mapping[str, Any], wanted: str | None, backend_flag: str | 
 
 
 def _fits_backend(profile: Profile) -> Profile:
+    check_extra(profile.name, profile.backend, profile.extra)
+    if profile.backend == "htcondor":  # env goes into the submit file's `environment` too
+        for key, value in profile.env.items():
+            if any(ch in value for ch in "\n\r\0$"):
+                raise BadInput(
+                    f"profile {profile.name!r}: env {key} holds a line break or `$`, which "
+                    "HTCondor's submit file cannot hold literally ($ starts a macro); "
+                    f"export it in a setup line instead (export {key}='...')"
+                )
     if profile.checkpoint_exit_code and profile.backend != "htcondor":
         raise BadInput(
             f"profile {profile.name!r}: checkpoint_exit_code is HTCondor's; Slurm jobs "

@@ -21,7 +21,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 HEADER = "[tool.thesis-sweep]"
-_HEADER = re.compile(r"^\[tool\.thesis-sweep\][ \t]*(#.*)?$", re.MULTILINE)
 _ANY_HEADER = re.compile(r"^\[", re.MULTILINE)
 
 
@@ -53,19 +52,38 @@ def with_table(
     text: str, values: Mapping[str, str | Sequence[str]], comments: Sequence[str], replace: bool
 ) -> str:
     """`text` with the table added (or its key lines replaced when `replace`)."""
-    block = table_text(values, comments)
-    match = _HEADER.search(text)
+    return with_block(text, HEADER, table_text(values, comments), replace)
+
+
+def with_block(text: str, header: str, block: str, replace: bool) -> str:
+    """`text` with the table `block` (starting with its `header` line) appended, or put in
+    place of that table's lines when `replace`."""
+    pattern = re.compile(rf"^{re.escape(header)}[ \t]*(#.*)?$", re.MULTILINE)
+    match = pattern.search(text)
     if match is None:
         glue = (
             "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
         )
         return text + glue + block
     if not replace:
-        raise BadInput("[tool.thesis-sweep] exists already: edit it, or run init --force")
+        raise BadInput(f"{header} exists already: edit it, or run init --force")
     following = _ANY_HEADER.search(text, match.end())
     end = following.start() if following else len(text)
     tail = text[end:]
     return text[: match.start()] + block + ("\n" if tail else "") + tail
+
+
+def write_block(pyproject: Path, header: str, block: str, replace: bool = False) -> None:
+    """Add a sub-table (e.g. a profile) to `pyproject`, checked by reading it back."""
+    from sweeper_cli.store import atomic_write_text
+
+    text = pyproject.read_text(encoding="utf-8") if pyproject.exists() else ""
+    new = with_block(text, header, block, replace)
+    try:
+        tomllib.loads(new)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"cannot add {header} to {pyproject}: {exc}") from None
+    atomic_write_text(pyproject, new)
 
 
 def write_settings(

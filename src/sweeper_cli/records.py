@@ -225,6 +225,7 @@ class Submission:
     job_ids: Mapping[int, str]
     files: tuple[str, ...] = ()
     profile: Mapping[str, Any] | None = None
+    logs: str | None = None  # the folder of the scheduler's .out/.err files (None: submit/)
 
 
 def parse_submission(data: Any, number: int) -> Submission:
@@ -252,4 +253,5 @@ def parse_submission(data: Any, number: int) -> Submission:
         job_ids=job_ids,
         files=tuple(str(f) for f in files) if isinstance(files, list) else (),
         profile=profile if isinstance(profile, Mapping) else None,
+        logs=_get(data, "logs", (str,), what),
     )

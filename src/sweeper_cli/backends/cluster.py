@@ -12,6 +12,7 @@ from pathlib import Path
 from sweeper_cli import runner, store
 from sweeper_cli.backends.base import JobRef, Observation, Submission
 from sweeper_cli.backends.jobscript import (
+    JOB_SCRIPT,
     RUNNER_COPY,
     check_setup,
     render_job_script,
@@ -56,6 +57,19 @@ def check_submit_path(path: Path, forbidden: Sequence[str]) -> None:
         )
 
 
+def scheduler_logs(
+    sweep_dir: Path, backend: str, logs: str | None, job_id: str, num: int
+) -> list[Path]:
+    """The scheduler's own output files of job `num` (scheduler id `job_id`) in the
+    submission's logs folder: Slurm's `slurm-<array>_<task>.out`, HTCondor's
+    `condor-<cluster>_<num>.out` and `.err`."""
+    folder = Path(logs) if logs else sweep_dir / SUBMIT_DIR
+    if backend == "slurm":
+        return [folder / f"slurm-{job_id}.out"]
+    cluster = job_id.partition(".")[0]
+    return [folder / f"condor-{cluster}_{num}.{kind}" for kind in ("out", "err")]
+
+
 class ClusterBackend:
     """Base of the scheduler backends: `launch` submits and records; subclasses render,
     submit, query and cancel."""
@@ -78,9 +92,14 @@ class ClusterBackend:
         check_setup(self.profile)
 
     # -- subclass interface ---------------------------------------------------------------
-    def submit(
-        self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int
-    ) -> Submission:
+    def render(
+        self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int, logs: Path
+    ) -> dict[str, str]:
+        """The files of the `tag`-th submission (name in the submit folder -> text)."""
+        raise NotImplementedError
+
+    def submit(self, submit_dir: Path, files: Mapping[str, str], nums: Sequence[int]) -> Submission:
+        """Submit the rendered files (already written) as one array/cluster."""
         raise NotImplementedError
 
     def observe(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
@@ -93,19 +112,40 @@ class ClusterBackend:
     def check_paths(self, paths: Sequence[Path]) -> None:
         for path in paths:
             check_submit_path(path, self.forbidden_in_paths)
+        for path in paths:
+            check_submit_path(self.logs_dir(path), self.forbidden_in_paths)
+
+    def logs_dir(self, sweep_dir: Path) -> Path:
+        """Where the scheduler's own .out/.err files go: the profile's `logs` folder (one
+        folder per sweep in it), else the sweep's submit folder."""
+        if self.profile.logs:
+            return Path(self.profile.logs) / sweep_dir.name
+        return sweep_dir / SUBMIT_DIR
+
+    def preview(self, sweep_dir: Path, nums: Sequence[int]) -> dict[str, str]:
+        """What the first submission of a new sweep would write: its files and job.sh."""
+        submit_dir = sweep_dir / SUBMIT_DIR
+        script = render_job_script(self.profile, self.python, sweep_dir)
+        files = self.render(submit_dir, submit_dir / JOB_SCRIPT, nums, 1, self.logs_dir(sweep_dir))
+        return {**files, JOB_SCRIPT: script}
 
     def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: object) -> Submission:
         self.check_paths([sweep_dir])
         submit_dir = sweep_dir / SUBMIT_DIR
         submit_dir.mkdir(exist_ok=True)
+        logs = self.logs_dir(sweep_dir)
+        logs.mkdir(parents=True, exist_ok=True)  # Slurm does not create it
         store.atomic_write_bytes(submit_dir / RUNNER_COPY, Path(runner.__file__).read_bytes())
         script = write_job_script(
             submit_dir, render_job_script(self.profile, self.python, sweep_dir)
         )
         tag = len(store.read_submissions(sweep_dir)) + 1
         nums = [job.num for job in jobs]
+        files = self.render(submit_dir, script, nums, tag, logs)
         try:
-            submission = self.submit(submit_dir, script, nums, tag)
+            for name, text in files.items():
+                store.atomic_write_text(submit_dir / name, text)
+            submission = self.submit(submit_dir, files, nums)
         except Exception as exc:
             for job in jobs:  # never launched: say so, so `resume` can retry them
                 store.write_status(
@@ -125,6 +165,7 @@ class ClusterBackend:
                 "submitted": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "job_ids": {str(n): sid for n, sid in submission.job_ids.items()},
                 "files": list(submission.files),
+                "logs": str(logs),
                 "backend": self.name,
                 "profile": self.profile.as_json(),
                 "python": self.python,

@@ -33,13 +33,14 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sweeper_cli import store
 from sweeper_cli.backends.base import Observation, Submission
 from sweeper_cli.backends.cluster import ClusterBackend
 from sweeper_cli.backends.commands import SUBMIT_TIMEOUT, first_line, run_scheduler
 from sweeper_cli.errors import BackendFailure
-from sweeper_cli.profiles import Profile, time_seconds
+from sweeper_cli.profiles import Profile
+from sweeper_cli.resources import time_seconds
 from sweeper_cli.states import Cause, State
+from sweeper_cli.submit_lines import htcondor_defaults_given
 
 _EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) \S+ \S+ ?(.*)$")
 _RETURN = re.compile(r"return value (-?\d+)")
@@ -67,6 +68,20 @@ DISCONNECTED_WORDS = (
 )
 
 
+def _environment_value(value: str) -> str:
+    """One value in HTCondor's environment syntax: single-quoted, a single quote inside
+    doubled, a double quote doubled (the profile refuses `$`, which starts a macro)."""
+    quoted = "'" + value.replace("'", "''") + "'"
+    return quoted.replace('"', '""')
+
+
+def render_environment(env: Mapping[str, str]) -> str:
+    """The `environment` command: the profile's variables, then thesis-sweep's own."""
+    entries = [f"{key}={_environment_value(value)}" for key, value in env.items()]
+    entries.append("THESIS_SWEEP_SCHEDULER_ID=$(Cluster).$(Process)")
+    return 'environment = "' + " ".join(entries) + '"'
+
+
 def render_submit(
     sweep_name: str,
     submit_dir: Path,
@@ -76,19 +91,23 @@ def render_submit(
     initialdir: Path,
     profile: Profile,
     max_parallel: int | None = None,
+    logs: Path | None = None,
 ) -> str:
-    """The submit description of one cluster (re-submittable with `condor_submit FILE`)."""
+    """The submit description of one cluster (re-submittable with `condor_submit FILE`);
+    the scheduler's .out/.err files go to `logs` (default: the submit folder)."""
+    logs = logs or submit_dir
+    given = htcondor_defaults_given(profile.extra)
     lines = [
         f"# thesis-sweep submission of {sweep_name}: one job per line of {items.name}",
-        "universe = vanilla",
+        *([] if "universe" in given else ["universe = vanilla"]),
         f"executable = {job_script}",
         "arguments = $(num)",
         f"initialdir = {initialdir}",
-        f"output = {submit_dir}/condor-$(Cluster)_$(num).out",
-        f"error = {submit_dir}/condor-$(Cluster)_$(num).err",
+        f"output = {logs}/condor-$(Cluster)_$(num).out",
+        f"error = {logs}/condor-$(Cluster)_$(num).err",
         f"log = {log}",
-        'environment = "THESIS_SWEEP_SCHEDULER_ID=$(Cluster).$(Process)"',
-        f"batch_name = ts-{sweep_name}",
+        render_environment(profile.env),
+        *([] if "batch_name" in given else [f"batch_name = ts-{sweep_name}"]),
     ]
     if profile.cpus:
         lines.append(f"request_cpus = {profile.cpus}")
@@ -249,26 +268,25 @@ class HTCondorBackend(ClusterBackend):
     # `$` starts a macro ($(x), $ENV(x), $RANDOM_INTEGER(...)): refused outright.
     forbidden_in_paths = ("$",)
 
-    def submit(
-        self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int
-    ) -> Submission:
+    def render(
+        self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int, logs: Path
+    ) -> dict[str, str]:
         items = submit_dir / f"items-{tag}.txt"
-        store.atomic_write_text(items, "".join(f"{n}\n" for n in nums))
-        submit = submit_dir / f"sweep-{tag}.sub"
-        log = submit_dir / f"events-{tag}.log"
-        store.atomic_write_text(
-            submit,
-            render_submit(
-                submit_dir.parent.name,
-                submit_dir,
-                job_script,
-                items,
-                log,
-                submit_dir,
-                self.profile,
-                self.max_parallel,
-            ),
+        description = render_submit(
+            submit_dir.parent.name,
+            submit_dir,
+            job_script,
+            items,
+            submit_dir / f"events-{tag}.log",
+            submit_dir,
+            self.profile,
+            self.max_parallel,
+            logs,
         )
+        return {f"sweep-{tag}.sub": description, items.name: "".join(f"{n}\n" for n in nums)}
+
+    def submit(self, submit_dir: Path, files: Mapping[str, str], nums: Sequence[int]) -> Submission:
+        submit = next(submit_dir / name for name in files if name.endswith(".sub"))
         done = run_scheduler(
             ["condor_submit", "-terse", str(submit)], timeout=SUBMIT_TIMEOUT, cwd=submit_dir
         )
@@ -278,7 +296,8 @@ class HTCondorBackend(ClusterBackend):
         if last - first + 1 != len(nums):
             raise BackendFailure(f"condor_submit queued {last - first + 1} jobs, not {len(nums)}")
         job_ids = {num: f"{cluster}.{first + i}" for i, num in enumerate(nums)}
-        return Submission(cluster, job_ids, [submit.name, items.name, log.name])
+        log = submit.name.replace("sweep-", "events-").replace(".sub", ".log")
+        return Submission(cluster, job_ids, [*files, log])
 
     def observe(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
         """The event logs first; for jobs they do not mention, one condor_q, then one

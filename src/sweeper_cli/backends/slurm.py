@@ -23,7 +23,6 @@ import shlex
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from sweeper_cli import store
 from sweeper_cli.backends.base import Observation, Submission
 from sweeper_cli.backends.cluster import ClusterBackend, compress
 from sweeper_cli.backends.commands import SUBMIT_TIMEOUT, first_line, run_scheduler
@@ -63,15 +62,16 @@ _NO_ACCOUNTING = ("accounting storage is disabled", "Connection refused", "datab
 
 def render_sbatch(
     sweep_name: str,
-    submit_dir: Path,
+    logs: Path,
     job_script: Path,
     nums: Sequence[int],
     profile: Profile,
     max_parallel: int | None,
 ) -> str:
-    """The batch script of one array submission (re-submittable with `sbatch FILE`)."""
+    """The batch script of one array submission (re-submittable with `sbatch FILE`); the
+    scheduler's output files go to `logs` (the sweep's submit folder by default)."""
     array = compress(nums) + (f"%{max_parallel}" if max_parallel else "")
-    out = submit_dir / "slurm-%A_%a.out"
+    out = logs / "slurm-%A_%a.out"
     lines = [
         "#!/bin/bash",
         f"#SBATCH --job-name=ts-{sweep_name}",
@@ -164,28 +164,23 @@ class SlurmBackend(ClusterBackend):
     # Quoted in an #SBATCH line: no `"` or `\`; `%` is a file-name pattern there.
     forbidden_in_paths = ('"', "%", "\\")
 
-    def submit(
-        self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int
-    ) -> Submission:
-        script = submit_dir / f"sweep-{tag}.sbatch"
-        store.atomic_write_text(
-            script,
-            render_sbatch(
-                submit_dir.parent.name,
-                submit_dir,
-                job_script,
-                nums,
-                self.profile,
-                self.max_parallel,
-            ),
+    def render(
+        self, submit_dir: Path, job_script: Path, nums: Sequence[int], tag: int, logs: Path
+    ) -> dict[str, str]:
+        text = render_sbatch(
+            submit_dir.parent.name, logs, job_script, nums, self.profile, self.max_parallel
         )
+        return {f"sweep-{tag}.sbatch": text}
+
+    def submit(self, submit_dir: Path, files: Mapping[str, str], nums: Sequence[int]) -> Submission:
+        [name] = files
         done = run_scheduler(
-            ["sbatch", "--parsable", str(script)], timeout=SUBMIT_TIMEOUT, cwd=submit_dir
+            ["sbatch", "--parsable", str(submit_dir / name)], timeout=SUBMIT_TIMEOUT, cwd=submit_dir
         )
         if done.returncode != 0:
             raise BackendFailure(f"sbatch refused the sweep: {first_line(done.stderr)}")
         array_id = parse_sbatch(done.stdout)
-        return Submission(array_id, {n: f"{array_id}_{n}" for n in nums}, [script.name])
+        return Submission(array_id, {n: f"{array_id}_{n}" for n in nums}, [name])
 
     def observe(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
         """One call for the whole sweep: sacct where accounting exists, else squeue."""
@@ -197,7 +192,7 @@ class SlurmBackend(ClusterBackend):
         for num, sid in job_ids.items():
             if sid in tasks:
                 state, code, reason = tasks[sid]
-                seen[num] = observation(state, reason, f"submit/slurm-{sid}.out", code)
+                seen[num] = observation(state, reason, "thesis-sweep logs --scheduler", code)
         return seen
 
     @staticmethod

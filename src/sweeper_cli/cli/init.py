@@ -13,6 +13,7 @@ import typer
 from sweeper_cli import discover
 from sweeper_cli.cli.console import stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
+from sweeper_cli.escape import printable_lines
 from sweeper_cli.settings import nearest_project
 
 
@@ -75,17 +76,34 @@ def init(
         None, "--python", help="Interpreter for the app (default: the project's own env, if any)."
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Write without asking."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing [tool.thesis-sweep]."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing [tool.thesis-sweep] (or profile)."
+    ),
+    profile: str = typer.Option(
+        None,
+        "--profile",
+        metavar="SITE",
+        help="Write a profile for a known site instead (stoomboot): its required lines, "
+        "the job category chosen from --time, GPU lines with --gpus.",
+    ),
+    time: str = typer.Option("1-00:00:00", "--time", help="With --profile: the time limit."),
+    memory: str = typer.Option("16GB", "--memory", help="With --profile: memory per job."),
+    cpus: int = typer.Option(1, "--cpus", min=1, help="With --profile: CPUs per job."),
+    gpus: int = typer.Option(None, "--gpus", min=1, help="With --profile: GPUs per job."),
 ) -> int:
     """Find the project's Hydra app (@hydra.main, read from the source, never imported)
-    and write its settings into [tool.thesis-sweep] of pyproject.toml.
+    and write its settings into \\[tool.thesis-sweep] of pyproject.toml.
 
     Config dir, config name and version_base stay in the app's decorator: thesis-sweep
     reads them from there at each run. Without a terminal it writes without asking.
+    With --profile SITE it writes a profile for that cluster (e.g. `init --profile
+    stoomboot --time 96:00:00 --gpus 1`), and the app's settings too if there are none.
     """
     from sweeper_cli.pyproject import write_settings
 
     root = nearest_project(Path.cwd().resolve())
+    if profile:
+        return _site_profile(root, profile, python, cpus, memory, time, gpus, force)
     values: dict[str, str | list[str]] = {}
     comments: list[str] = []
     if command:
@@ -130,4 +148,48 @@ def init(
     written = write_settings(pyproject, values, comments, replace=force)
     err.print(f"wrote into {pyproject}:", highlight=False, markup=False)
     stdout().print(written, highlight=False, markup=False, end="")
+    return EXIT_OK
+
+
+def _site_profile(
+    root: Path,
+    site_name: str,
+    python: str | None,
+    cpus: int,
+    memory: str,
+    time: str,
+    gpus: int | None,
+    force: bool,
+) -> int:
+    """`init --profile SITE`: a commented profile with the site's lines, checked."""
+    from sweeper_cli import sites
+    from sweeper_cli.profiles import make_profile
+    from sweeper_cli.pyproject import write_block
+    from sweeper_cli.resources import more_time, parse_memory
+    from sweeper_cli.settings import find_pyproject
+
+    site = sites.load(site_name)
+    limit = more_time(time, None)
+    interpreter = python or str(_interpreter(root) or sys.executable)
+    block = sites.profile_toml(
+        site, site_name, interpreter, cpus, parse_memory(memory, "--memory"), limit, gpus
+    )
+    made = make_profile(
+        site_name, sites.read_profile(block, site_name)
+    )  # what we write must pass our own checks
+    assert not sites.warnings(site, made.extra, made.time, made.gpus), block
+    pyproject = find_pyproject(root) or root / "pyproject.toml"
+    header = f"[tool.thesis-sweep.profiles.{site_name}]"
+    write_block(pyproject, header, block, replace=force)
+    err = stderr()
+    err.print(f"wrote into {pyproject}:", highlight=False)
+    sys.stdout.write(printable_lines(block))
+    sys.stdout.flush()
+    if shutil.which(interpreter) is None:
+        err.print(f"note: edit python: {interpreter} does not exist here", highlight=False)
+    err.print(
+        f"use it with: thesis-sweep run --profile {site_name} ...  (--dry-run shows the "
+        "submit file)",
+        highlight=False,
+    )
     return EXIT_OK

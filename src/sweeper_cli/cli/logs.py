@@ -41,12 +41,37 @@ def _follow(log: Path, run_dir: Path, start: int, interval: float = 0.2) -> None
         time.sleep(interval)
 
 
+def _write(data: bytes, tail: int | None) -> None:
+    if tail is not None:
+        data = b"".join(deque(data.splitlines(keepends=True), maxlen=max(tail, 0)))
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def _scheduler_files(sweep_dir: Path, index: store.Index, num: int) -> list[Path]:
+    """The scheduler's output files of the newest submission that held job `num`."""
+    from sweeper_cli.backends.cluster import scheduler_logs
+
+    held = [s for s in store.read_submissions(sweep_dir, index) if num in s.job_ids]
+    if not held:
+        return []
+    newest = held[-1]
+    backend = index.header.backend
+    return scheduler_logs(sweep_dir, backend, newest.logs, newest.job_ids[num], num)
+
+
 def logs(
     target: list[str] = typer.Argument(
         ..., metavar="[SWEEP] JOB", help="The job number, after the sweep (default: the newest)."
     ),
     tail: int = typer.Option(None, "--tail", "-n", help="Only the last N lines."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+    scheduler: bool = typer.Option(
+        False,
+        "--scheduler",
+        help="Cluster: the scheduler's own .out/.err files of the job's newest submission "
+        "(shown anyway when the job wrote no output, e.g. its set-up lines failed).",
+    ),
     output_root: str = OUTPUT_ROOT,
 ) -> int:
     """Print a job's captured stdout and stderr.
@@ -67,14 +92,19 @@ def logs(
     if run_dir is None:
         raise BadInput(f"job {job} has no run dir on record")
     log = store.log_path(run_dir)
-    if not log.exists() and not follow:
+    if scheduler or (not log.exists() and not follow):
+        files = [f for f in _scheduler_files(sweep_dir, index, job) if f.exists()]
+        if files:
+            for path in files:
+                sys.stderr.write(f"--- {path} ---\n")
+                sys.stderr.flush()
+                _write(path.read_bytes(), tail)
+            return 0
+        if scheduler:
+            raise BadInput(f"job {job} has no scheduler output files (yet)")
         raise BadInput(f"job {job} has no output yet ({log} does not exist)")
     data = log.read_bytes() if log.exists() else b""
-    shown = data
-    if tail is not None:
-        shown = b"".join(deque(data.splitlines(keepends=True), maxlen=max(tail, 0)))
-    sys.stdout.buffer.write(shown)
-    sys.stdout.flush()
+    _write(data, tail)
     if follow:
         _follow(log, run_dir, len(data))
     return 0

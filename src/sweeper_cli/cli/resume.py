@@ -9,6 +9,7 @@ import typer
 
 from sweeper_cli import status, store
 from sweeper_cli.backends import JobRef, get_backend
+from sweeper_cli.cli import preview
 from sweeper_cli.cli.common import (
     FAIL_FAST,
     GPUS,
@@ -108,6 +109,7 @@ def resume(
         if header.backend == "local" and (profile_name or any(v is not None for v in wants)):
             raise BadInput("--profile, --memory, --time and --cpus are for cluster sweeps")
         profile = with_resources(profile, memory=memory, time=time_limit, cpus=cpus)
+        preview.warn(profile, err)
         pool = local_pool(settings, profile, gpus, gpus_per_job, jobs_per_gpu)
         runner = get_backend(
             header.backend,

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from sweeper_cli import store
+from sweeper_cli.cli import preview
 from sweeper_cli.cli.common import FAIL_FAST, GPUS, GPUS_PER_JOB, JOBS_PER_GPU, JSON, WARM
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
@@ -148,6 +149,7 @@ def run(
             python=settings["python"],
         )
         runner.check_paths([prepared.sweep_dir])
+        preview.warn(chosen, err)
         if prepared.plan.search is not None:
             return _search(prepared, chosen, runner, pool, jobs, settings, dry_run, as_json, wait)
         if dry_run:
@@ -159,12 +161,18 @@ def run(
             )
             doc["backend"] = chosen.backend
             doc["profile"] = chosen.as_json()
+            nums = [j.num for j in prepared.plan.jobs]
+            doc["files"] = preview.files(runner, prepared.sweep_dir, nums)
+            note = preview.memory_note(chosen, settings.profiles)
             if as_json:
                 print_json(doc)
-            else:
-                out = stdout()
-                out.print(plan_heading(doc), highlight=False, markup=False, soft_wrap=True)
-                out.print(plan_table(doc))
+                return EXIT_OK
+            out = stdout()
+            out.print(plan_heading(doc), highlight=False, markup=False, soft_wrap=True)
+            out.print(plan_table(doc))
+            if note:
+                err.print(f"note: {note}", highlight=False)
+            preview.show(doc["files"], prepared.sweep_dir)
             return EXIT_OK
 
         sweep_dir, run_dirs = sweep.create(prepared, runner.name, profile=chosen.as_json())

@@ -32,8 +32,9 @@ def make_sweep(project: Path, jobs: int) -> Path:
     """A `jobs`-job sweep (lr x seed) whose runs all succeeded and wrote their metrics."""
     sys.path.insert(0, str(REPO / "src"))
     os.chdir(project)
-    from sweeper_cli import store, sweep
-    from sweeper_cli.settings import resolve
+    from sweeper_cli.planning import sweep
+    from sweeper_cli.project.settings import resolve
+    from sweeper_cli.store import layout as store
 
     settings = resolve({}, cwd=project)
     seeds = jobs // 10

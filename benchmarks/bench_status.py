@@ -37,8 +37,9 @@ def make_sweeps(project: Path, jobs: int, count: int) -> list[Path]:
     """Create `count` sweeps of `jobs` jobs each and mark every job succeeded."""
     sys.path.insert(0, str(REPO / "src"))
     os.chdir(project)
-    from sweeper_cli import store, sweep
-    from sweeper_cli.settings import resolve
+    from sweeper_cli.planning import sweep
+    from sweeper_cli.project.settings import resolve
+    from sweeper_cli.store import layout as store
 
     settings = resolve({}, cwd=project)
     prepared = sweep.prepare(settings, [f"seed=range({jobs})", "trainer.epochs=1"])

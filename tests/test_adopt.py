@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from conftest import Project, raw_status, run_hydra_app
-from sweeper_cli import adopt, moves, store
-from sweeper_cli.naming import TIMESTAMP_FORMAT
+from sweeper_cli.planning.naming import TIMESTAMP_FORMAT
+from sweeper_cli.results import adopt, moves
+from sweeper_cli.store import layout as store
 
 OLD_SWEEP = ["-m", "hydra=experiment", "seed=0,1", "trainer.epochs=1"]
 

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from conftest import PYPROJECT_NEW as PYPROJECT
 from conftest import TRAIN, NewProject, own_interpreter
-from sweeper_cli import discover
-from sweeper_cli.pyproject import tomllib, with_table
+from sweeper_cli.project import discover
+from sweeper_cli.project.pyproject import tomllib, with_table
 
 
 def test_a_new_project_from_init_to_compare(new: NewProject) -> None:

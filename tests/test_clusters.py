@@ -101,7 +101,7 @@ def test_hostile_value_stays_literal(cluster: tuple[str, Project], tmp_path: Pat
     backend, project = cluster
     target = Path("/tmp") / f"pwned-{os.getpid()}-{backend}"
     value = f"$(touch {target}); `touch {target}` \"q\" 'x'"
-    from sweeper_cli.plan import hydra_quote
+    from sweeper_cli.planning.plan import hydra_quote
 
     done = project.cli(
         "run",

@@ -239,7 +239,7 @@ def test_missing_and_corrupt_results_never_crash(project: Project) -> None:
 
 
 def test_flatten_and_lookup_rules() -> None:
-    from sweeper_cli import metrics
+    from sweeper_cli.results import metrics
 
     doc = {"a": 1, "b": {"c": 2.5, "ok": True, "s": "x", "n": None}, "l": [1, 2, 3], "d.e": 4}
     assert dict(metrics.flatten(doc)) == {"a": 1, "b.c": 2.5, "d.e": 4}

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from sweeper_cli import records, status, store
-from sweeper_cli.backends.base import Observation
-from sweeper_cli.decide import JobFacts, decide
-from sweeper_cli.records import Process, RecordProblem, parse_status
+from sweeper_cli.launch.backends.base import Observation
+from sweeper_cli.state import status
+from sweeper_cli.state.decide import JobFacts, decide
 from sweeper_cli.states import Cause, State
+from sweeper_cli.store import layout as store
+from sweeper_cli.store import records
+from sweeper_cli.store.records import Process, RecordProblem, parse_status
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 HERE = "here"

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import NewProject
-from sweeper_cli.escape import printable, printable_lines
+from sweeper_cli.cli.escape import printable, printable_lines
 
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07[/bold] fake [red]done[/red] :smile: [link=http://x]y[/link]"
 CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")

@@ -25,12 +25,12 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sweeper_cli.backends import htcondor, slurm
-from sweeper_cli.backends.htcondor import HTCondorBackend
-from sweeper_cli.backends.jobscript import render_job_script
-from sweeper_cli.backends.slurm import SlurmBackend
 from sweeper_cli.errors import BadInput
-from sweeper_cli.profiles import Profile, make_profile
+from sweeper_cli.launch.backends import htcondor, slurm
+from sweeper_cli.launch.backends.htcondor import HTCondorBackend
+from sweeper_cli.launch.backends.jobscript import render_job_script
+from sweeper_cli.launch.backends.slurm import SlurmBackend
+from sweeper_cli.project.profiles import Profile, make_profile
 
 # Any character a POSIX path component can hold (no NUL, no '/'), weighted towards the
 # ones shells, sbatch and condor_submit treat specially.

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from conftest import Project
 from sweeper_cli.errors import BadInput
-from sweeper_cli.gpus import GpuPool, assign, parse_gpus, parse_smi
+from sweeper_cli.launch.gpus import GpuPool, assign, parse_gpus, parse_smi
 
 # What `nvidia-smi -L` prints (its format on a two-GPU node, MIG devices indented).
 SMI = """\

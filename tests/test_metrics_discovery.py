@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sweeper_cli import compare, metric_readers, metrics
+from sweeper_cli.results import compare, metric_readers, metrics
 
 # What PyTorch Lightning's CSVLogger writes: one row per logging call, empty cells for the
 # metrics not logged by that call (training steps, then one validation row per epoch).

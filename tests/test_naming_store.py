@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sweeper_cli import store
 from sweeper_cli.errors import BadInput
-from sweeper_cli.naming import Naming, check_name, check_pattern
+from sweeper_cli.planning.naming import Naming, check_name, check_pattern
+from sweeper_cli.store import layout as store
 
 NAMES = Naming("exp", "20260101-000000", "run_{ts}_{name}_job{num}", "exp_{ts}_{name}")
 

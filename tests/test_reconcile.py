@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from sweeper_cli.backends import htcondor, slurm
-from sweeper_cli.backends.base import Observation
+from sweeper_cli.launch.backends import htcondor, slurm
+from sweeper_cli.launch.backends.base import Observation
+from sweeper_cli.state.status import JobView, reconcile
 from sweeper_cli.states import Cause, State
-from sweeper_cli.status import JobView, reconcile
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 GRACE = 120.0

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from conftest import Project, make_project
-from sweeper_cli.plan import hydra_quote
+from sweeper_cli.planning.plan import hydra_quote
 
 # Pieces of text that are special to Hydra's grammar, OmegaConf, YAML or a shell.
 GRAMMAR_FRAGMENTS = [

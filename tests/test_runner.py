@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from conftest import raw_status
-from sweeper_cli import runner, store
+from sweeper_cli.launch import runner
+from sweeper_cli.store import layout as store
 
 RUNNER = Path(runner.__file__)
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from sweeper_cli.backends import htcondor, slurm
-from sweeper_cli.backends.cluster import check_submit_path
-from sweeper_cli.backends.htcondor import HTCondorBackend
-from sweeper_cli.backends.jobscript import render_job_script, write_job_script
-from sweeper_cli.backends.slurm import SlurmBackend
 from sweeper_cli.errors import BadInput
-from sweeper_cli.profiles import Profile, choose, make_profile
+from sweeper_cli.launch.backends import htcondor, slurm
+from sweeper_cli.launch.backends.cluster import check_submit_path
+from sweeper_cli.launch.backends.htcondor import HTCondorBackend
+from sweeper_cli.launch.backends.jobscript import render_job_script, write_job_script
+from sweeper_cli.launch.backends.slurm import SlurmBackend
+from sweeper_cli.project.profiles import Profile, choose, make_profile
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
@@ -548,7 +548,7 @@ def test_checkpoint_exit_code_goes_into_the_submit_file_and_the_job_script() -> 
     ],
 )
 def test_more_memory(spec: str, current: str | None, expected: str) -> None:
-    from sweeper_cli.resources import more_memory
+    from sweeper_cli.project.resources import more_memory
 
     assert more_memory(spec, current) == expected
 
@@ -564,7 +564,7 @@ def test_more_memory(spec: str, current: str | None, expected: str) -> None:
     ],
 )
 def test_more_time(spec: str, current: str | None, expected: str) -> None:
-    from sweeper_cli.resources import more_time
+    from sweeper_cli.project.resources import more_time
 
     assert more_time(spec, current) == expected
 
@@ -579,7 +579,7 @@ def test_more_time(spec: str, current: str | None, expected: str) -> None:
     ],
 )
 def test_more_resources_refuses(name: str, args: tuple[str, str | None], message: str) -> None:
-    from sweeper_cli import resources
+    from sweeper_cli.project import resources
 
     with pytest.raises(BadInput, match=message):
         getattr(resources, name)(*args)

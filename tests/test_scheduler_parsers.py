@@ -16,10 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sweeper_cli.backends import htcondor, slurm
-from sweeper_cli.backends.base import Observation
-from sweeper_cli.backends.cluster import compress
 from sweeper_cli.errors import BackendFailure
+from sweeper_cli.launch.backends import htcondor, slurm
+from sweeper_cli.launch.backends.base import Observation
+from sweeper_cli.launch.backends.cluster import compress
 from sweeper_cli.states import Cause, State
 
 DATA = Path(__file__).parent / "data"

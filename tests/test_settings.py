@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sweeper_cli.errors import BadInput
-from sweeper_cli.settings import resolve
+from sweeper_cli.project.settings import resolve
 
 
 def _project(tmp_path: Path, table: str) -> Path:

@@ -16,12 +16,12 @@ import pytest
 import tomllib
 
 from conftest import Project, add_profile, require_scheduler, wait_jobs
-from sweeper_cli import sites
-from sweeper_cli.backends import htcondor
-from sweeper_cli.backends.htcondor import HTCondorBackend
 from sweeper_cli.errors import BadInput
-from sweeper_cli.profiles import make_profile
-from sweeper_cli.submit_lines import HTCONDOR_OWNED, SLURM_OWNED
+from sweeper_cli.launch.backends import htcondor
+from sweeper_cli.launch.backends.htcondor import HTCondorBackend
+from sweeper_cli.project import sites
+from sweeper_cli.project.profiles import make_profile
+from sweeper_cli.project.submit_lines import HTCONDOR_OWNED, SLURM_OWNED
 from test_scheduler_files import check_golden
 
 SWEEP = Path("/data/atlas/users/alice/thesis/outputs/multiruns/exp_20261201-090000_ch6")

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 import pytest
 
 from conftest import Project, raw_status
-from sweeper_cli import store, sweep
-from sweeper_cli.settings import resolve
+from sweeper_cli.planning import sweep
+from sweeper_cli.project.settings import resolve
+from sweeper_cli.store import layout as store
 
 
 def test_five_sweeps_in_the_same_second_get_five_folders(

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import Project
-from sweeper_cli import validate
-from sweeper_cli.plan import plan_sweep
+from sweeper_cli.planning import validate
+from sweeper_cli.planning.plan import plan_sweep
 
 PARAMS = """\
 defaults:

@@ -25,9 +25,9 @@ from sweeper_cli.cli import remove as remove_cmd
 from sweeper_cli.cli import resume as resume_cmd
 from sweeper_cli.cli import run as run_cmd
 from sweeper_cli.cli import status as status_cmd
+from sweeper_cli.cli.escape import printable
 from sweeper_cli.cli.handler import command
 from sweeper_cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated
-from sweeper_cli.escape import printable
 
 app = typer.Typer(
     name="thesis-sweep",

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from sweeper_cli import store
 from sweeper_cli.cli.console import stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
+from sweeper_cli.store import layout as store
 
 if TYPE_CHECKING:  # the core is imported when the command runs, not at start-up
-    from sweeper_cli.adopt import AdoptPlan
+    from sweeper_cli.results.adopt import AdoptPlan
 
 
 def _same_flags(
@@ -74,9 +74,9 @@ def _adopt(
     output_root: Path | None,
     success_file: str | None,
 ) -> int:
-    from sweeper_cli import adopt as core
-    from sweeper_cli.naming import check_pattern
-    from sweeper_cli.settings import resolve
+    from sweeper_cli.planning.naming import check_pattern
+    from sweeper_cli.project.settings import resolve
+    from sweeper_cli.results import adopt as core
 
     out, err = stdout(), stderr()
     plan = core.saved_plan(folder)

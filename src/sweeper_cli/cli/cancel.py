@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from sweeper_cli import store
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr
+from sweeper_cli.cli.render import search_line, status_json
 from sweeper_cli.errors import EXIT_OK
-from sweeper_cli.render import search_line, status_json
 from sweeper_cli.states import State
+from sweeper_cli.store import layout as store
 
 
 def cancel(
@@ -24,7 +24,7 @@ def cancel(
     SWEEP is a sweep folder, its name or a unique part of it (default: the newest).
     JOBS are job numbers or ranges (3 5 7-9); default: all.
     """
-    from sweeper_cli import lifecycle, status
+    from sweeper_cli.state import lifecycle, status
 
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(",".join(jobs)) if jobs else None

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from sweeper_cli import store
-from sweeper_cli.settings import resolve
+from sweeper_cli.project.settings import resolve
+from sweeper_cli.store import layout as store
 
 SWEEP_ARG = typer.Argument(
     None, help="Sweep folder, its name or a unique part of it (default: the newest)."

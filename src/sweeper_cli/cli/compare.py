@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from sweeper_cli import compare as core
-from sweeper_cli import store
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr, stdout
+from sweeper_cli.cli.escape import printable
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.escape import printable
-from sweeper_cli.status import observe
+from sweeper_cli.results import compare as core
+from sweeper_cli.state.status import observe
+from sweeper_cli.store import layout as store
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -36,7 +36,7 @@ def _table(table: core.Comparison) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from sweeper_cli.render import STATE_STYLE, fmt_duration
+    from sweeper_cli.cli.render import STATE_STYLE, fmt_duration
     from sweeper_cli.states import State
 
     rows, total = len(table.rows), table.total
@@ -148,7 +148,7 @@ def compare(
     core.select(table, sort, desc, top)
     axes = None
     if plot_file is not None:
-        from sweeper_cli import plot
+        from sweeper_cli.results import plot
 
         if objective is not None:  # a search: the objective over the trials
             x, y = x or "job", y or objective[0]
@@ -162,7 +162,7 @@ def compare(
     elif csv_file is not None:
         store.atomic_write_text(Path(csv_file), core.to_csv(table))
     if plot_file is not None and axes is not None:
-        from sweeper_cli import plot
+        from sweeper_cli.results import plot
 
         drawn = plot.draw(table, axes, plot_file)
         hue_text = f" per {axes.hue}" if axes.hue else ""

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from sweeper_cli.escape import printable_lines
+from sweeper_cli.cli.escape import printable_lines
 
 
 class TextConsole(Console):

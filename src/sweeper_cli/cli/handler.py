@@ -25,7 +25,7 @@ def debugging() -> bool:
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    from sweeper_cli.escape import printable
+    from sweeper_cli.cli.escape import printable
 
     print(f"thesis-sweep: error: {printable(message)}", file=sys.stderr, flush=True)
     return typer.Exit(code)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import typer
 
-from sweeper_cli import discover
 from sweeper_cli.cli.console import stderr, stdout
+from sweeper_cli.cli.escape import printable_lines
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.escape import printable_lines
-from sweeper_cli.settings import nearest_project
+from sweeper_cli.project import discover
+from sweeper_cli.project.settings import nearest_project
 
 
 def _interpreter(root: Path) -> Path | None:
@@ -99,7 +99,7 @@ def init(
     With --profile SITE it writes a profile for that cluster (e.g. `init --profile
     stoomboot --time 96:00:00 --gpus 1`), and the app's settings too if there are none.
     """
-    from sweeper_cli.pyproject import write_settings
+    from sweeper_cli.project.pyproject import write_settings
 
     root = nearest_project(Path.cwd().resolve())
     if profile:
@@ -139,7 +139,7 @@ def init(
     pyproject = root / "pyproject.toml"
     err = stderr()
     if sys.stdin.isatty() and not yes:
-        from sweeper_cli.pyproject import table_text
+        from sweeper_cli.project.pyproject import table_text
 
         stdout().print(table_text(values, comments), highlight=False, markup=False)
         if not typer.confirm(f"write this into {pyproject}?", default=True):
@@ -162,11 +162,11 @@ def _site_profile(
     force: bool,
 ) -> int:
     """`init --profile SITE`: a commented profile with the site's lines, checked."""
-    from sweeper_cli import sites
-    from sweeper_cli.profiles import make_profile
-    from sweeper_cli.pyproject import write_block
-    from sweeper_cli.resources import more_time, parse_memory
-    from sweeper_cli.settings import find_pyproject
+    from sweeper_cli.project import sites
+    from sweeper_cli.project.profiles import make_profile
+    from sweeper_cli.project.pyproject import write_block
+    from sweeper_cli.project.resources import more_time, parse_memory
+    from sweeper_cli.project.settings import find_pyproject
 
     site = sites.load(site_name)
     limit = more_time(time, None)

@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import status
-from sweeper_cli.backends.base import JobRef
 from sweeper_cli.cli.common import sweep_ref
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.cli.progress import Reporter
+from sweeper_cli.cli.render import status_json
 from sweeper_cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOBS_FAILED,
@@ -19,10 +18,11 @@ from sweeper_cli.errors import (
     BadInput,
     Terminated,
 )
-from sweeper_cli.gpus import GpuPool, parse_gpus
-from sweeper_cli.profiles import Profile
-from sweeper_cli.render import status_json
-from sweeper_cli.settings import Settings
+from sweeper_cli.launch.backends.base import JobRef
+from sweeper_cli.launch.gpus import GpuPool, parse_gpus
+from sweeper_cli.project.profiles import Profile
+from sweeper_cli.project.settings import Settings
+from sweeper_cli.state import status
 
 
 def local_pool(
@@ -88,7 +88,7 @@ def submit(runner: Any, sweep_dir: Path, refs: Sequence[JobRef], as_json: bool, 
     view = status.observe(sweep_dir)
     if wait:
         from sweeper_cli.cli.status import follow
-        from sweeper_cli.settings import resolve
+        from sweeper_cli.project.settings import resolve
 
         poll = resolve({})["poll_seconds"]
         view = follow(sweep_dir, interval=2.0, live=not as_json, poll=poll)

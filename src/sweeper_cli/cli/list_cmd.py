@@ -6,13 +6,13 @@ from typing import Any
 
 from rich.table import Table
 
-from sweeper_cli import store
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, output_root_for, sweep_ref
 from sweeper_cli.cli.console import print_json, stdout
+from sweeper_cli.cli.render import JSON_SCHEMA_VERSION
 from sweeper_cli.errors import SweepError
-from sweeper_cli.render import JSON_SCHEMA_VERSION
+from sweeper_cli.state.status import SweepView, observe
 from sweeper_cli.states import State
-from sweeper_cli.status import SweepView, observe
+from sweeper_cli.store import layout as store
 
 
 def causes(view: SweepView) -> dict[str, int]:

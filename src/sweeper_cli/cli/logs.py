@@ -9,10 +9,10 @@ from pathlib import Path
 
 import typer
 
-from sweeper_cli import store
 from sweeper_cli.cli.common import OUTPUT_ROOT, locate
 from sweeper_cli.errors import BadInput
 from sweeper_cli.states import State
+from sweeper_cli.store import layout as store
 
 
 def _state(run_dir: Path) -> str:
@@ -50,7 +50,7 @@ def _write(data: bytes, tail: int | None) -> None:
 
 def _scheduler_files(sweep_dir: Path, index: store.Index, num: int) -> list[Path]:
     """The scheduler's output files of the newest submission that held job `num`."""
-    from sweeper_cli.backends.cluster import scheduler_logs
+    from sweeper_cli.launch.backends.cluster import scheduler_logs
 
     held = [s for s in store.read_submissions(sweep_dir, index) if num in s.job_ids]
     if not held:

@@ -8,15 +8,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli.escape import printable_lines
-from sweeper_cli.profiles import Profile
+from sweeper_cli.cli.escape import printable_lines
+from sweeper_cli.project.profiles import Profile
 
 
 def site_warnings(profile: Profile) -> list[str]:
     """The profile's lines checked against its site's table (none without `site`)."""
     if not profile.site:
         return []
-    from sweeper_cli import sites
+    from sweeper_cli.project import sites
 
     return sites.warnings(sites.load(profile.site), profile.extra, profile.time, profile.gpus)
 
@@ -28,7 +28,7 @@ def warn(profile: Profile, console: Any) -> None:
 
 def memory_note(profile: Profile, tables: Mapping[str, Any]) -> str | None:
     """`memory 16GB -> 16G (16384 MB)`: how the profile's memory was read."""
-    from sweeper_cli.resources import describe_memory
+    from sweeper_cli.project.resources import describe_memory
 
     given = tables.get(profile.name, {}).get("memory") if profile.memory else None
     return None if given is None else f"memory {describe_memory(str(given))}"

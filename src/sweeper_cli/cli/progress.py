@@ -9,9 +9,9 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from sweeper_cli.backends.base import Event
-from sweeper_cli.escape import printable, printable_lines
-from sweeper_cli.render import STATE_STYLE
+from sweeper_cli.cli.escape import printable, printable_lines
+from sweeper_cli.cli.render import STATE_STYLE
+from sweeper_cli.launch.backends.base import Event
 from sweeper_cli.states import State
 
 

@@ -23,7 +23,8 @@ def remove(
     running (cancel them first). SWEEP is a sweep folder, its name or a unique part of it
     (default: the newest).
     """
-    from sweeper_cli import lifecycle, store
+    from sweeper_cli.state import lifecycle
+    from sweeper_cli.store import layout as store
 
     sweep_dir = store.find_sweep(output_root_for(output_root), sweep, complete_only=False)
     removal = lifecycle.plan_removal(sweep_dir)

@@ -7,8 +7,6 @@ from typing import Any
 
 import typer
 
-from sweeper_cli import status, store
-from sweeper_cli.backends import JobRef, get_backend
 from sweeper_cli.cli import preview
 from sweeper_cli.cli.common import (
     FAIL_FAST,
@@ -22,11 +20,14 @@ from sweeper_cli.cli.common import (
     locate,
 )
 from sweeper_cli.cli.console import print_json, stderr
+from sweeper_cli.cli.render import search_line, status_json
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.profiles import Profile, choose, with_resources
-from sweeper_cli.render import search_line, status_json
+from sweeper_cli.launch.backends import JobRef, get_backend
+from sweeper_cli.project.profiles import Profile, choose, with_resources
+from sweeper_cli.state import status
+from sweeper_cli.state.status import JobView, SweepView
 from sweeper_cli.states import Cause
-from sweeper_cli.status import JobView, SweepView
+from sweeper_cli.store import layout as store
 
 
 def resume(
@@ -77,9 +78,9 @@ def resume(
     resubmitted jobs other resources, e.g. `resume --cause oom --memory x2`. SWEEP is a
     sweep folder, its name or a unique part of it (default: the newest).
     """
-    from sweeper_cli import lifecycle
     from sweeper_cli.cli.launching import launch, local_parallel, local_pool, submit
-    from sweeper_cli.settings import resolve
+    from sweeper_cli.project.settings import resolve
+    from sweeper_cli.state import lifecycle
 
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(only)
@@ -199,7 +200,7 @@ def parse_cause(text: str | None) -> Cause | None:
 def _profile(view: SweepView, jobs: list[JobView], name: str | None) -> Profile:
     """The resources to resubmit with: a named profile, else what these jobs last had
     (their newest submission), else the sweep's own profile."""
-    from sweeper_cli.settings import resolve
+    from sweeper_cli.project.settings import resolve
 
     header = view.header
     if name is not None:
@@ -241,9 +242,9 @@ def _resume_search(
 ) -> int:
     """Start a search's controller again: it finishes the trials it finds begun (their
     jobs told, waited for or run again) and goes on to n_trials."""
-    from sweeper_cli import lifecycle
     from sweeper_cli.cli import searching
     from sweeper_cli.cli.launching import local_pool
+    from sweeper_cli.state import lifecycle
 
     parallel, gpus, gpus_per_job, jobs_per_gpu, max_parallel, profile_name = flags
     memory, time_limit, cpus = resources
@@ -290,7 +291,7 @@ def _resume_search(
 
 def search_files_options(sweep_dir: Path) -> dict[str, Any]:
     """How the last controller launched the trials (its -j and such)."""
-    from sweeper_cli import search_files
+    from sweeper_cli.store import search_files
 
     try:
         state = search_files.read_state(sweep_dir)

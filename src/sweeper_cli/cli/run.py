@@ -7,13 +7,13 @@ from typing import Any
 
 import typer
 
-from sweeper_cli import store
 from sweeper_cli.cli import preview
 from sweeper_cli.cli.common import FAIL_FAST, GPUS, GPUS_PER_JOB, JOBS_PER_GPU, JSON, WARM
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.profiles import choose
-from sweeper_cli.settings import resolve
+from sweeper_cli.project.profiles import choose
+from sweeper_cli.project.settings import resolve
+from sweeper_cli.store import layout as store
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -102,10 +102,10 @@ def run(
     early = choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
     local_pool(settings, early, gpus, gpus_per_job, jobs_per_gpu)
     settings = settings.with_python(early.python, f"profile {early.name}")
-    from sweeper_cli import sweep  # imports Hydra: kept off the --help path
-    from sweeper_cli.backends import JobRef, get_backend
-    from sweeper_cli.backends.warm import EarlyServer
-    from sweeper_cli.render import plan_heading, plan_json, plan_table
+    from sweeper_cli.cli.render import plan_heading, plan_json, plan_table
+    from sweeper_cli.launch.backends import JobRef, get_backend
+    from sweeper_cli.launch.warm import EarlyServer
+    from sweeper_cli.planning import sweep  # imports Hydra: kept off the --help path
 
     # Local warm starts: the job-start server preloads while the sweep is planned.
     early_server = EarlyServer(
@@ -199,9 +199,9 @@ def _search(
     wait: bool,
 ) -> int:
     """A config with Hydra's Optuna sweeper: write the sweep, start its controller."""
-    from sweeper_cli import sweep
     from sweeper_cli.cli import searching
-    from sweeper_cli.render import plan_json
+    from sweeper_cli.cli.render import plan_json
+    from sweeper_cli.planning import sweep
 
     record = {
         **prepared.plan.search.describe(),

@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli import status
 from sweeper_cli.cli.common import sweep_ref
 from sweeper_cli.cli.console import print_json, stderr, stdout
+from sweeper_cli.cli.render import plural, search_line, status_json
 from sweeper_cli.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -16,10 +16,10 @@ from sweeper_cli.errors import (
     EXIT_TERMINATED,
     Terminated,
 )
-from sweeper_cli.gpus import GpuPool
-from sweeper_cli.profiles import Profile
-from sweeper_cli.render import plural, search_line, status_json
-from sweeper_cli.settings import Settings
+from sweeper_cli.launch.gpus import GpuPool
+from sweeper_cli.project.profiles import Profile
+from sweeper_cli.project.settings import Settings
+from sweeper_cli.state import status
 
 FOLLOW_INTERVAL = 0.5
 
@@ -68,7 +68,7 @@ def describe(record: dict[str, Any]) -> list[str]:
 def start(sweep_dir: Path, opts: dict[str, Any], follow: bool, as_json: bool) -> int:
     """Start the controller; follow the search to its end when `follow` (Ctrl-C or
     SIGTERM then stop it), else return at once."""
-    from sweeper_cli.controller import spawn
+    from sweeper_cli.search.controller import spawn
 
     err = stderr()
     pid = spawn(sweep_dir, opts)
@@ -87,7 +87,7 @@ def start(sweep_dir: Path, opts: dict[str, Any], follow: bool, as_json: bool) ->
     try:
         view = watch(sweep_dir)
     except KeyboardInterrupt as exc:
-        from sweeper_cli import lifecycle
+        from sweeper_cli.state import lifecycle
 
         why = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
         err.print(f"stopping the search: {why}", style="yellow", highlight=False)

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from sweeper_cli import status as core
 from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, SWEEP_ARG, locate
 from sweeper_cli.cli.console import print_json, stderr, stdout
+from sweeper_cli.cli.render import status_json, status_table
 from sweeper_cli.errors import EXIT_STILL_RUNNING
-from sweeper_cli.render import status_json, status_table
-from sweeper_cli.settings import resolve
+from sweeper_cli.project.settings import resolve
+from sweeper_cli.state import status as core
 from sweeper_cli.states import Cause, State
 
 if TYPE_CHECKING:

@@ -1,0 +1,480 @@
+"""Adopt a folder made by Hydra's own `--multirun` into thesis-sweep's layout.
+
+    <root>/multiruns/exp_<TS>_<name>/{multirun.yaml, 0/, 1/, ...}
+ -> <root>/runs/run_<TS>_<name>_job<N>/             (each numbered job folder, moved)
+    <root>/multiruns/exp_<TS>_<name>/{multirun.yaml, runs_index.json, runptrs/}
+
+`plan_adoption` reads and checks everything and writes nothing (it is `--dry-run`).
+`execute` then works in an order that a re-run can always finish:
+
+1. write `adopt-plan.json` in the multirun folder (atomically): the plan, fixed from now on;
+2. move each job folder (`moves.move_tree`: a rename, or copy + verify + delete); a job
+   already at its target is skipped;
+3. write each run's `.sweep/status.json`, then `runptrs/`, then `runs_index.json`;
+4. delete the plan file.
+
+While the plan file exists, running adopt again continues from it. Hydra records no job
+outcome, so states are inferred (see `infer_state`); start and end times are file times.
+Imports Hydra (its override parser, for the swept keys) only inside `plan_adoption`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sweeper_cli.errors import BadInput
+from sweeper_cli.launch.runner import hostname
+from sweeper_cli.planning.naming import TIMESTAMP_FORMAT, Naming, check_name, timestamp
+from sweeper_cli.results import moves, writers
+from sweeper_cli.states import State
+from sweeper_cli.store import layout as store
+
+PLAN_FILE = "adopt-plan.json"
+PLAN_SCHEMA = 1
+SWEEP_PATTERN = "exp_{ts}_{name}"
+_FOLDER = re.compile(r"exp_(?P<ts>\d{8}-\d{6}(?:\.\d+)?)_(?P<name>.+)")
+_ERROR_MARKERS = ("Error executing job",)
+_LOG_TAIL = 65536
+_MODE_OVERRIDE = "hydra.mode=MULTIRUN"
+
+
+def _yaml(path: Path) -> Any:
+    import yaml  # type: ignore[import-untyped]  # PyYAML, a dependency of omegaconf
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=loader)  # noqa: S506 - a safe loader
+    except (OSError, yaml.YAMLError) as exc:
+        raise BadInput(f"cannot read {path}: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _get(doc: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc
+
+
+@dataclass(frozen=True)
+class AdoptJob:
+    """One numbered job folder and where it goes."""
+
+    num: int
+    source: str  # the job folder's name inside the multirun folder
+    target: str  # the run dir, relative to the output root
+    overrides: list[str]
+    state: str
+    reason: str | None
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True)
+class AdoptPlan:
+    """Everything adopt will do; saved as adopt-plan.json so a re-run finishes the same."""
+
+    multirun_dir: str
+    output_root: str
+    name: str
+    stamp: str
+    created: str
+    sweep: dict[str, Any]  # the index fields read from multirun.yaml
+    jobs: list[AdoptJob]
+    left_in_place: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    success_file: str | None = None
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.multirun_dir)
+
+    @property
+    def root(self) -> Path:
+        return Path(self.output_root)
+
+    def source(self, job: AdoptJob) -> Path:
+        return self.folder / job.source
+
+    def target(self, job: AdoptJob) -> Path:
+        return self.root / job.target
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema_version": PLAN_SCHEMA, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AdoptPlan:
+        fields = {k: v for k, v in data.items() if k != "schema_version"}
+        fields["jobs"] = [AdoptJob(**job) for job in fields["jobs"]]
+        return cls(**fields)
+
+
+# --- reading Hydra's folders ------------------------------------------------------------
+
+
+def job_folders(folder: Path) -> list[tuple[int, Path]]:
+    """Hydra's job folders: numbered sub-folders holding `.hydra/`, by number."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            numbered = entry.name.isdigit() and entry.name == str(int(entry.name))  # not "01"
+            if numbered and entry.is_dir() and Path(entry.path, ".hydra").is_dir():
+                found.append((int(entry.name), Path(entry.path)))
+    return sorted(found)
+
+
+def swept_keys(arguments: Sequence[str]) -> list[str] | None:
+    """Keys whose override is a sweep (`a=1,2`, `range()`, `glob()`...), as Hydra parses
+    them; None when Hydra's parser refuses the overrides."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(arguments))
+    except HydraException:
+        return None
+    return list(dict.fromkeys(o.get_key_element() for o in parsed if o.is_sweep_override()))
+
+
+def read_multirun(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """The index's sweep fields that multirun.yaml tells, and notes for the user."""
+    doc = _yaml(folder / store.MULTIRUN_FILE)
+    if not isinstance(doc, dict) or not isinstance(doc.get("hydra"), dict):
+        raise BadInput(f"{folder / store.MULTIRUN_FILE} is not a Hydra multirun.yaml")
+    task = [str(o) for o in _get(doc, "hydra.overrides.task") or []]
+    hydra_overrides = [str(o) for o in _get(doc, "hydra.overrides.hydra") or []]
+    params = {str(k): str(v) for k, v in (_get(doc, "hydra.sweeper.params") or {}).items()}
+    notes = []
+    swept = swept_keys([f"{k}={v}" for k, v in params.items()] + task)
+    if swept is None:
+        notes.append("Hydra's parser refused multirun.yaml's overrides: swept keys unknown")
+    main_dir = next(
+        (
+            s.get("path")
+            for s in _get(doc, "hydra.runtime.config_sources") or []
+            if isinstance(s, dict) and s.get("provider") == "main" and s.get("schema") == "file"
+        ),
+        None,
+    )
+    return {
+        "cwd": _get(doc, "hydra.runtime.cwd"),
+        "config_dir": main_dir,
+        "config_name": _get(doc, "hydra.job.config_name"),
+        "overrides": task,
+        "hydra_overrides": [o for o in hydra_overrides if o != _MODE_OVERRIDE],
+        "sweep_params": params,
+        "swept_keys": swept or [],
+        "hydra_version": _get(doc, "hydra.runtime.version"),
+    }, notes
+
+
+def _log_has_error(log: Path) -> bool:
+    try:
+        with log.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - _LOG_TAIL))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(marker in tail for marker in _ERROR_MARKERS)
+
+
+def infer_state(
+    folder: Path, job_name: str | None, success_file: str | None = None
+) -> tuple[State, str | None]:
+    """What a Hydra job folder tells of its outcome (Hydra records none).
+
+    `failed` when its Hydra log (`<job name>.log`) contains "Error executing job", or when
+    the folder holds nothing beyond `.hydra/` and that log (the job wrote no output);
+    `succeeded` otherwise. A job that crashed after writing output reads as succeeded:
+    the README says so, and `compare` shows its metrics (or their absence). With
+    `success_file` (a glob relative to the job folder, e.g. the results file the app
+    writes last) a job succeeded only when a file matches it.
+    """
+    log = f"{job_name}.log" if job_name else None
+    if log and _log_has_error(folder / log):
+        return State.FAILED, "adopted: its Hydra log reports an error"
+    if success_file is not None:
+        if glob.glob(success_file, root_dir=folder, recursive="**" in success_file):
+            return State.SUCCEEDED, None
+        return State.FAILED, f"adopted: no {success_file} in the job folder"
+    try:
+        names = {e.name for e in os.scandir(folder)}
+    except OSError:
+        names = set()
+    if not names - {".hydra", log}:
+        return State.FAILED, "adopted: the job wrote nothing beyond .hydra/ and its log"
+    return State.SUCCEEDED, None
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def file_times(folder: Path) -> tuple[str | None, str | None]:
+    """(start, end): when Hydra wrote `.hydra/` (job start) and the newest file's mtime."""
+    try:
+        start = min(p.stat().st_mtime for p in (folder / ".hydra").iterdir())
+    except (OSError, ValueError):
+        return None, None
+    end = start
+    for here, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                end = max(end, os.lstat(os.path.join(here, name)).st_mtime)
+    return _iso(start), _iso(end)
+
+
+def read_job(num: int, folder: Path) -> tuple[list[str], str | None]:
+    """The job's overrides and Hydra job name; refuse a folder whose number disagrees."""
+    overrides = _yaml(folder / ".hydra" / "overrides.yaml")
+    if not isinstance(overrides, list):
+        raise BadInput(f"{folder}/.hydra/overrides.yaml is not a list of overrides")
+    hydra_yaml = folder / ".hydra" / "hydra.yaml"
+    name = None
+    if hydra_yaml.is_file():
+        doc = _yaml(hydra_yaml)
+        recorded = _get(doc, "hydra.job.num")
+        if recorded is not None and str(recorded) != str(num):
+            raise BadInput(
+                f"job folder {folder.name}/ says hydra.job.num={recorded} in .hydra/hydra.yaml: "
+                "renamed? refusing to guess its number"
+            )
+        job_name = _get(doc, "hydra.job.name")
+        name = str(job_name) if job_name is not None else None
+    return [str(o) for o in overrides], name
+
+
+# --- planning ---------------------------------------------------------------------------
+
+
+def _name_and_stamp(folder: Path, name: str | None) -> tuple[str, str, datetime]:
+    match = _FOLDER.fullmatch(folder.name)
+    if match:
+        stamp = match["ts"]
+        created = datetime.strptime(stamp.split(".")[0], TIMESTAMP_FORMAT).astimezone()
+        chosen = name or match["name"]
+    else:  # not thesis-sweep-like: multirun.yaml's mtime (the folder's changes as jobs leave)
+        created = datetime.fromtimestamp((folder / store.MULTIRUN_FILE).stat().st_mtime)
+        created = created.astimezone()
+        stamp = timestamp(created)
+        chosen = name or folder.name
+    try:
+        return check_name(chosen), stamp, created
+    except BadInput as exc:
+        raise BadInput(f"{exc}; pass --name NAME") from None
+
+
+def output_root_of(folder: Path, given: Path | None) -> Path:
+    """`--output-root`, else the grandparent of a folder inside `multiruns/`."""
+    if given is not None:
+        return given.resolve()
+    if folder.parent.name == "multiruns":
+        return folder.parent.parent
+    raise BadInput(
+        f"cannot tell the output root of {folder} (its parent is not a 'multiruns' folder): "
+        "pass --output-root DIR (runs go to DIR/runs/)"
+    )
+
+
+def plan_adoption(
+    folder: Path,
+    output_root: Path | None,
+    name: str | None,
+    run_pattern: str,
+    success_file: str | None = None,
+) -> AdoptPlan:
+    """Read and check everything; write nothing. Raises BadInput on any problem."""
+    folder = folder.expanduser().resolve()
+    if not folder.is_dir():
+        raise BadInput(f"{folder} is not a folder")
+    if not (folder / store.MULTIRUN_FILE).is_file():
+        raise BadInput(f"{folder} is not a Hydra multirun folder: it has no multirun.yaml")
+    if (folder / store.INDEX_FILE).exists():
+        raise BadInput(f"{folder} already has a {store.INDEX_FILE}: it is a thesis-sweep sweep")
+    jobs_found = job_folders(folder)
+    if not jobs_found:
+        raise BadInput(
+            f"{folder} is not a Hydra multirun folder: no numbered job folders with .hydra/"
+        )
+    refuse_while_written(folder)
+    root = output_root_of(folder, output_root)
+    chosen, stamp, created = _name_and_stamp(folder, name)
+    naming = Naming(chosen, stamp, run_pattern, SWEEP_PATTERN)
+    sweep, notes = read_multirun(folder)
+    jobs = []
+    for num, job_dir in jobs_found:
+        overrides, job_name = read_job(num, job_dir)
+        state, reason = infer_state(job_dir, job_name, success_file)
+        start, end = file_times(job_dir)
+        target = root / "runs" / naming.run_folder(num)
+        if target.exists() or target.is_symlink():
+            raise BadInput(f"target {target} exists: nothing was moved")
+        rel = os.path.relpath(target, root)
+        jobs.append(AdoptJob(num, job_dir.name, rel, overrides, state.value, reason, start, end))
+    job_names = {job_dir.name for _, job_dir in jobs_found}
+    left = sorted(e for e in os.listdir(folder) if e not in job_names | {store.MULTIRUN_FILE})
+    return AdoptPlan(
+        multirun_dir=str(folder),
+        output_root=str(root),
+        name=chosen,
+        stamp=stamp,
+        created=created.isoformat(timespec="seconds"),
+        sweep=sweep,
+        jobs=jobs,
+        left_in_place=left,
+        notes=notes,
+        success_file=success_file,
+    )
+
+
+def refuse_while_written(folder: Path) -> None:
+    """BadInput while the multirun still runs: its job folders must not move under it."""
+    why = writers.still_written(folder)
+    if why is not None:
+        raise BadInput(
+            f"{folder} is still being written, {why}: adopt it once the multirun has ended "
+            "(nothing was moved)"
+        )
+
+
+def saved_plan(folder: Path) -> AdoptPlan | None:
+    """The plan of an interrupted adopt of `folder`, if there is one."""
+    path = folder.expanduser().resolve() / PLAN_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = store.read_json(path)
+        if data.get("schema_version") != PLAN_SCHEMA:
+            raise ValueError(f"schema_version {data.get('schema_version')!r}")
+        return AdoptPlan.from_json(data)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise BadInput(f"cannot read {path} ({exc}): an adopt was interrupted; see it") from None
+
+
+def check_resumable(plan: AdoptPlan) -> None:
+    """Each job of a saved plan is at its source or its target, not both."""
+    for job in plan.jobs:
+        source, target = plan.source(job), plan.target(job)
+        if source.exists() and target.exists():
+            raise BadInput(
+                f"both {source} and {target} exist: move one away by hand and re-run adopt"
+            )
+        if not (source.exists() or target.exists() or moves.trash_for(source).exists()):
+            raise BadInput(f"job {job.num}: neither {source} nor {target} exists")
+
+
+# --- doing it ---------------------------------------------------------------------------
+
+
+def write_plan(plan: AdoptPlan) -> None:
+    store.atomic_write_json(plan.folder / PLAN_FILE, plan.to_json())
+
+
+def move_job(plan: AdoptPlan, job: AdoptJob) -> str:
+    """Move one job folder to its run dir: 'rename', 'copy', or 'done' (already there)."""
+    source, target = plan.source(job), plan.target(job)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return moves.move_tree(source, target)
+
+
+def _status_record(plan: AdoptPlan, job: AdoptJob) -> dict[str, Any]:
+    return {
+        "num": job.num,
+        "state": job.state,
+        "attempt": 1,
+        "host": None,
+        "start": job.start,
+        "end": job.end,
+        "exit_code": None,
+        "signal": None,
+        "reason": job.reason,
+        "adopted_from": str(plan.source(job)),
+    }
+
+
+def index_of(plan: AdoptPlan, argv: Sequence[str]) -> dict[str, Any]:
+    """runs_index.json for the adopted sweep: the fields `sweep.create` writes."""
+    root = plan.root
+    jobs = []
+    for job in plan.jobs:
+        jobs.append(
+            {
+                "num": job.num,
+                "overrides": list(job.overrides),
+                "run_dir": os.path.relpath(plan.target(job), root),
+                "state": job.state,
+                "start": job.start,
+                "end": job.end,
+                "attempts": 1,
+                "reason": job.reason,
+            }
+        )
+    meta = dict(plan.sweep)
+    hydra_version = meta.pop("hydra_version", None)
+    return {
+        "schema_version": store.SCHEMA_VERSION,
+        "sweep": {
+            "id": plan.folder.name,
+            "name": plan.name,
+            "created": plan.created,
+            "argv": list(argv),
+            "cwd": meta.pop("cwd", None),
+            "module": None,
+            "command": None,
+            "python": None,
+            **meta,
+            "output_root": str(root),
+            "backend": "local",
+            "profile": None,
+            "git": None,
+            "adopted": {
+                "from": "hydra --multirun",
+                "hydra_version": hydra_version,
+                "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "host": hostname(),
+            },
+        },
+        "jobs": jobs,
+    }
+
+
+def finish(plan: AdoptPlan, argv: Sequence[str]) -> None:
+    """Status files, runptrs, the index, then delete the plan (each step idempotent)."""
+    for job in plan.jobs:
+        target = plan.target(job)
+        store.sweep_meta(target).mkdir(exist_ok=True)
+        store.write_owner(target, plan.folder)
+        store.write_status(target, _status_record(plan, job))
+    for job in plan.jobs:
+        store.write_runptr(plan.folder, job.num, plan.target(job))
+    store.write_index(plan.folder, index_of(plan, argv))
+    with contextlib.suppress(FileNotFoundError):
+        (plan.folder / PLAN_FILE).unlink()
+
+
+def execute(
+    plan: AdoptPlan,
+    argv: Sequence[str],
+    report: Callable[[AdoptJob, str], None] = lambda job, how: None,
+) -> None:
+    """Carry out `plan` (fresh or saved): plan file, moves, metadata, plan file deleted."""
+    writer = writers.live_writer(plan.folder)
+    if writer is not None:
+        raise BadInput(
+            f"{plan.folder} is still being written: a live process works in it, {writer}"
+        )
+    if not (plan.folder / PLAN_FILE).exists():
+        write_plan(plan)
+    for job in plan.jobs:
+        report(job, move_job(plan, job))
+    finish(plan, argv)

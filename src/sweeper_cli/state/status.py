@@ -1,0 +1,521 @@
+"""What each job of a sweep is doing now: files in, one `JobView` per job out.
+
+Reads the index, each run's status record, claim and cancel request, asks `decide` for the
+state, and for cluster sweeps merges one batched scheduler answer (`reconcile`). Writes
+nothing but the index's cache (`refresh_index`, best effort), so it is safe at any moment,
+from any number of shells, on a read-only mount. Stdlib-only: `status` never imports Hydra.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sweeper_cli.launch.backends.base import Observation
+from sweeper_cli.launch.runner import cancel_request, highest_claim, hostname, is_alive
+from sweeper_cli.state.decide import JobFacts, decide, launcher_alive
+from sweeper_cli.states import ORDER, Cause, State
+from sweeper_cli.store import layout as store
+from sweeper_cli.store import records, search_files
+
+Alive = Callable[[int, "int | None"], bool]
+
+
+def _iso(stamp: datetime | None) -> str | None:
+    return None if stamp is None else stamp.isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What is known of one job now."""
+
+    num: int
+    state: State
+    overrides: tuple[str, ...]
+    run_dir: Path | None
+    exit_code: int | None = None
+    signal: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    host: str | None = None
+    attempts: int = 0
+    reason: str | None = None
+    scheduler_id: str | None = None
+    cause: Cause | None = None
+    gpus: str | None = None  # the GPUs (CUDA_VISIBLE_DEVICES) its latest attempt got
+    submissions: tuple[records.Submission, ...] = ()  # cluster: each one that held the job
+
+    def duration(self, now: datetime | None = None) -> float | None:
+        if self.start is None:
+            return None
+        finish = self.end or now or datetime.now(timezone.utc)
+        return max(0.0, (finish - self.start).total_seconds())
+
+    def cache(self) -> dict[str, Any]:
+        """The fields the runs index caches for this job."""
+        return {
+            "state": self.state.value,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "host": self.host,
+            "attempts": self.attempts,
+            "reason": self.reason,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "num": self.num,
+            "state": self.state.value,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "overrides": list(self.overrides),
+            "run_dir": None if self.run_dir is None else str(self.run_dir),
+            "start": _iso(self.start),
+            "end": _iso(self.end),
+            "duration": self.duration(),
+            "host": self.host,
+            "attempts": self.attempts,
+            "reason": self.reason,
+            "cause": None if self.cause is None else self.cause.value,
+            "gpus": self.gpus,
+            "scheduler_id": self.scheduler_id,
+            "resources": resources(self.submissions[-1]) if self.submissions else None,
+            "submissions": [
+                {
+                    "scheduler_id": sub.job_ids[self.num],
+                    "submitted": _iso(sub.submitted),
+                    "resources": resources(sub),
+                }
+                for sub in self.submissions
+            ],
+        }
+
+
+RESOURCE_KEYS = ("cpus", "memory", "gpus", "time", "partition", "account")
+
+
+def resources(submission: records.Submission) -> dict[str, Any]:
+    """The resources a submission asked for (from the profile it recorded)."""
+    profile = submission.profile or {}
+    return {key: profile.get(key) for key in RESOURCE_KEYS}
+
+
+@dataclass(frozen=True)
+class SearchView:
+    """Where a search stands: its controller's account, checked against its process."""
+
+    state: str  # running, stopping, starting, finished, stopped, cancelled, interrupted,
+    # not started
+    reason: str | None
+    n_trials: int | None
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    trials: dict[int, search_files.Trial]  # by job number
+    best: tuple[int, ...]
+    controller: records.Process | None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "stopping", "starting")
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(t.state for t in self.trials.values())
+        return {"complete": found["complete"], "failed": found["failed"]}
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "n_trials": self.n_trials,
+            "objectives": list(self.objectives),
+            "directions": list(self.directions),
+            "told": self.counts(),
+            "best_jobs": list(self.best),
+            "controller": None if self.controller is None else self.controller.as_json(),
+            "trials": [t.as_json() for _, t in sorted(self.trials.items())],
+        }
+
+
+def observe_search(sweep_dir: Path, header: records.SweepHeader, alive: Alive) -> SearchView:
+    """The search's state from search/state.json and its controller's liveness."""
+    record = header.raw.get("search")
+    spec = record if isinstance(record, dict) else {}
+    base = SearchView(
+        state="not started",
+        reason="its controller never started: `thesis-sweep resume` starts it",
+        n_trials=spec.get("n_trials") if isinstance(spec.get("n_trials"), int) else None,
+        objectives=tuple(str(o) for o in spec.get("objectives") or ()),
+        directions=tuple(str(d) for d in spec.get("directions") or ()),
+        trials={},
+        best=(),
+        controller=None,
+    )
+    try:
+        found = search_files.read_state(sweep_dir)
+    except (OSError, ValueError) as exc:
+        return replace(base, state="interrupted", reason=f"search/state.json: {exc}")
+    holder = store.launching(sweep_dir)
+    if found is None:
+        if holder is not None and launcher_alive(holder, hostname(), alive):
+            return replace(base, state="starting", reason=None)
+        return base
+    view = replace(
+        base,
+        state=found.state,
+        reason=found.reason,
+        trials=found.trials,
+        best=found.best,
+        controller=found.controller,
+    )
+    if found.state != search_files.RUNNING:
+        return view
+    if found.controller is None or not launcher_alive(found.controller, hostname(), alive):
+        why = "its controller is gone, killed or its machine restarted; `resume` continues it"
+        return replace(view, state="interrupted", reason=why)
+    stop = search_files.stop_request(sweep_dir)
+    return replace(view, state="stopping", reason=stop) if stop else view
+
+
+@dataclass
+class SweepView:
+    sweep_dir: Path
+    index: store.Index
+    jobs: list[JobView] = field(default_factory=list)
+    submissions: list[records.Submission] = field(default_factory=list)
+    warning: str | None = None
+    launching: bool = False  # a live process holds the launch lock (run, resume)
+    answers: dict[int, Observation] = field(default_factory=dict)  # the scheduler's last word
+    search: SearchView | None = None  # a search (Hydra's Optuna sweeper config)
+
+    @property
+    def header(self) -> records.SweepHeader:
+        return self.index.header
+
+    @property
+    def output_root(self) -> Path:
+        return self.index.header.output_root
+
+    def counts(self) -> dict[str, int]:
+        found = Counter(job.state for job in self.jobs)
+        return {state.value: found.get(state, 0) for state in ORDER}
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every job of one sweep shares while it is observed."""
+
+    here: str
+    now: datetime
+    alive: Alive
+    creating: bool
+    incomplete: bool
+    cluster: bool
+    launcher: records.Process | None  # schema 1: the sweep-wide local launcher
+    submissions: Sequence[records.Submission]
+
+
+def _scheduler_id(num: int, after: int, subs: Sequence[records.Submission]) -> str | None:
+    """The id of the newest submission after the `after`-th that holds job `num`."""
+    for sub in reversed(subs):
+        if sub.number > after and num in sub.job_ids:
+            return sub.job_ids[num]
+    return None
+
+
+def observe_job(
+    entry: records.JobEntry, run_dir: Path | None, ctx: _Context, stray: str | None = None
+) -> JobView:
+    """One job's view from its index entry and its files; `stray`: why its run dir is not
+    one this sweep may touch (it is then `lost` with that reason)."""
+    base = JobView(entry.num, State.LOST, entry.overrides, run_dir)
+    if stray is not None:
+        return replace(base, reason=stray, cause=Cause.LOST)
+    exists = run_dir is not None and run_dir.is_dir()
+    record: records.StatusRecord | None = None
+    problem: str | None = None
+    if exists and not entry.problem:
+        assert run_dir is not None
+        try:
+            record = store.read_status(run_dir)
+        except FileNotFoundError:
+            problem = "status.json is missing"
+        except OSError as exc:
+            problem = f"status.json is unreadable ({exc.strerror or exc})"
+        except records.RecordProblem as exc:
+            problem = str(exc)
+    next_claim = cancel = None
+    submitted: bool | None = None
+    scheduler_id = None
+    if record is not None:
+        assert run_dir is not None
+        if record.state in (State.QUEUED, State.RUNNING):
+            cancel = cancel_request(store.sweep_meta(run_dir))
+        if record.state is State.QUEUED:
+            latest = highest_claim(store.sweep_meta(run_dir))
+            next_claim = store.read_claim(run_dir, latest) if latest > record.attempt else None
+            if ctx.cluster:
+                scheduler_id = _scheduler_id(entry.num, record.after_submission, ctx.submissions)
+                submitted = scheduler_id is not None
+        else:
+            scheduler_id = record.scheduler_id or _scheduler_id(entry.num, 0, ctx.submissions)
+    facts = JobFacts(
+        problem=entry.problem,
+        run_dir_exists=exists,
+        record=record,
+        record_problem=problem,
+        next_claim=next_claim,
+        cancel=cancel,
+        creating=ctx.creating,
+        incomplete=ctx.incomplete,
+        launcher=(record.launcher if record else None) or ctx.launcher,
+        submitted=submitted,
+    )
+    state, reason, cause = decide(facts, ctx.here, ctx.now, ctx.alive)
+    held = tuple(sub for sub in ctx.submissions if entry.num in sub.job_ids)
+    if record is None:
+        return replace(base, state=state, reason=reason, cause=cause, submissions=held)
+    return replace(
+        base,
+        state=state,
+        reason=reason,
+        cause=cause,
+        submissions=held,
+        exit_code=record.exit_code,
+        signal=record.signal,
+        start=record.start,
+        end=record.end,
+        host=record.host,
+        attempts=record.attempt,
+        gpus=record.gpus,
+        scheduler_id=scheduler_id,
+    )
+
+
+def stray_run_dir(run_dir: Path | None, roots: Sequence[Path]) -> str | None:
+    """Why a job's run dir (as its runptr or the index says) is none of the sweep's: it
+    lies outside the sweep's output root. No command writes or deletes there."""
+    if run_dir is None or any(store.inside(run_dir, root) for root in roots):
+        return None
+    return (
+        f"its run dir {run_dir} is outside the sweep's output root {roots[0]} (its runptr "
+        "points elsewhere): thesis-sweep does not touch it"
+    )
+
+
+def observe_run(num: int, run_dir: Path, alive: Alive = is_alive) -> JobView:
+    """One local job's view from its run dir alone (its launcher is this process)."""
+    ctx = _Context(
+        here=hostname(),
+        now=datetime.now(timezone.utc),
+        alive=alive,
+        creating=False,
+        incomplete=False,
+        cluster=False,
+        launcher=None,
+        submissions=(),
+    )
+    return observe_job(records.JobEntry(num), run_dir, ctx)
+
+
+# Ends the scheduler can explain better than the job's files (a runner stopped from
+# outside, an app killed by a signal, a runner gone without a word).
+ASK_ABOUT = frozenset({Cause.INTERRUPTED, Cause.SIGNAL, Cause.LOST})
+EXPLAINED = frozenset(
+    {
+        Cause.TIME_LIMIT,
+        Cause.OUT_OF_MEMORY,
+        Cause.PREEMPTED,
+        Cause.NODE_FAILURE,
+        Cause.REMOVED,
+        Cause.HELD,
+    }
+)
+
+
+def needs_scheduler(job: JobView) -> bool:
+    """Whether a cluster job's files leave a question the scheduler can answer."""
+    if not job.scheduler_id or job.run_dir is None or job.reason == "run dir is missing":
+        return False
+    return job.state is State.QUEUED or job.cause in ASK_ABOUT
+
+
+# How long a runner's "stopped from outside" waits for the scheduler to say what it did
+# (a requeue shows in sacct a few seconds after the SIGTERM), before it counts as an end.
+SETTLE_SECONDS = 60.0
+
+
+def _settling(job: JobView, seen: Observation | None, now: datetime) -> bool:
+    """An attempt stopped from outside that the scheduler has not explained yet."""
+    if job.cause is not Cause.INTERRUPTED or job.end is None:
+        return False
+    if seen is not None and (seen.cause in EXPLAINED or not seen.state.is_terminal()):
+        return False
+    return (now - job.end).total_seconds() < SETTLE_SECONDS
+
+
+def reconcile(
+    job: JobView, seen: Observation | None, submitted: datetime | None, now: datetime, grace: float
+) -> JobView:
+    """Merge what the scheduler says into what the job's files say (pure).
+
+    The files win where they know the end (the runner recorded it); the scheduler says
+    where a job waits or runs, why an attempt was stopped from outside (a time limit, a
+    memory limit, a preemption, an admin) and whether it runs again (a requeue, a release).
+    """
+    if _settling(job, seen, now):
+        why = "stopped from outside moments ago; waiting for the scheduler's word (a requeue?)"
+        return replace(job, state=State.QUEUED, reason=why)
+    if seen is None:
+        if job.state is State.QUEUED and submitted and (now - submitted).total_seconds() > grace:
+            why = "the scheduler no longer knows it and it never reported"
+            return replace(job, state=State.LOST, reason=why, cause=Cause.LOST)
+        return job
+    if job.state is State.QUEUED or job.state is State.LOST:
+        return replace(job, state=seen.state, reason=seen.reason, cause=seen.cause)
+    if seen.state in (State.QUEUED, State.RUNNING):  # stopped, and the scheduler reruns it
+        stopped = f"attempt {job.attempts} was stopped: " if job.attempts else ""
+        cause = seen.cause or Cause.PREEMPTED
+        return replace(job, state=seen.state, reason=f"{stopped}{seen.reason}", cause=cause)
+    if seen.cause in EXPLAINED:
+        return replace(job, reason=seen.reason, cause=seen.cause)
+    return job
+
+
+def submitted_at(view: SweepView, num: int) -> datetime | None:
+    """When the newest submission holding job `num` was made."""
+    for sub in reversed(view.submissions):
+        if num in sub.job_ids:
+            return sub.submitted
+    return None
+
+
+def _merge_scheduler(
+    view: SweepView, now: datetime, ask: bool, answers: dict[int, Observation] | None
+) -> None:
+    """One batched scheduler query for the jobs whose files leave a question (when `ask`;
+    else the `answers` of an earlier query), merged into their views."""
+    from sweeper_cli.errors import SweepError
+    from sweeper_cli.launch.backends import get_backend
+    from sweeper_cli.launch.backends.cluster import LOST_GRACE
+
+    unsure = {j.num: str(j.scheduler_id) for j in view.jobs if needs_scheduler(j)}
+    if not unsure:
+        return
+    if ask:
+        try:
+            answers = get_backend(view.header.backend).poll(view.sweep_dir, unsure)
+        except SweepError as exc:
+            view.warning = f"scheduler not asked: {exc}"
+            return
+    elif answers is None:
+        return
+    view.answers = dict(answers)
+    view.jobs = [
+        reconcile(j, answers.get(j.num), submitted_at(view, j.num), now, LOST_GRACE)
+        if j.num in unsure
+        else j
+        for j in view.jobs
+    ]
+
+
+def observe(
+    sweep_dir: Path,
+    ask_scheduler: bool = True,
+    alive: Alive = is_alive,
+    answers: dict[int, Observation] | None = None,
+    only: Collection[int] | None = None,
+) -> SweepView:
+    """The whole sweep as known from its files and, for cluster sweeps, its scheduler:
+    asked now (`ask_scheduler`), or its earlier `answers` reused (polite polling).
+    `only`: just these jobs (a search's batch among thousands of trials)."""
+    index = store.read_index(sweep_dir)
+    header = index.header
+    here = hostname()
+    now = datetime.now(timezone.utc)
+    complete = store.is_complete(sweep_dir)
+    creating = not complete and header.creator is not None
+    creating = creating and launcher_alive(header.creator, here, alive)
+    cluster = header.backend != "local"
+    view = SweepView(sweep_dir, index)
+    if cluster:
+        view.submissions = store.read_submissions(sweep_dir, index)
+    ctx = _Context(
+        here=here,
+        now=now,
+        alive=alive,
+        creating=creating,
+        incomplete=not complete and not creating,
+        cluster=cluster,
+        launcher=header.launcher,
+        submissions=view.submissions,
+    )
+    pairs = store.job_dirs(index, sweep_dir)
+    if only is not None:
+        pairs = [(entry, d) for entry, d in pairs if entry.num in only]
+    roots = (header.output_root, header.output_root.resolve())
+    view.jobs = [observe_job(entry, d, ctx, stray_run_dir(d, roots)) for entry, d in pairs]
+    holder = store.launching(sweep_dir)
+    view.launching = (
+        holder is not None
+        and holder.host == here
+        and holder.pid != os.getpid()  # the launcher asking about its own sweep
+        and alive(holder.pid, holder.pid_start)
+    )
+    if cluster:
+        _merge_scheduler(view, now, ask_scheduler, answers)
+    if "search" in header.raw:
+        view.search = observe_search(sweep_dir, header, alive)
+    return view
+
+
+def refresh_index(view: SweepView) -> None:
+    """Write the merged states into runs_index.json's cache, if they changed (best effort)."""
+    store.refresh_cache(view.sweep_dir, {job.num: job.cache() for job in view.jobs})
+
+
+def sweep_exit_code(view: SweepView) -> int:
+    """0 all succeeded, 1 any failed/lost/cancelled, 4 still queued or running (or being
+    launched: `resume` has the sweep and is about to start jobs). A search: 4 while its
+    controller runs, 0 once it finished with a best value (failed trials are part of a
+    search), else 1."""
+    states = {job.state for job in view.jobs}
+    if states & {State.QUEUED, State.RUNNING} or view.launching:
+        return 4
+    if view.search is not None:
+        if view.search.active:
+            return 4
+        return 0 if view.search.state == search_files.FINISHED and view.search.best else 1
+    if states <= {State.SUCCEEDED}:
+        return 0
+    return 1
+
+
+_NOISE = (
+    "Set the environment variable HYDRA_FULL_ERROR=1",
+    "Error executing job with overrides",
+)
+
+
+def last_meaningful_line(run_dir: Path | None, max_bytes: int = 16384) -> str | None:
+    """The last non-blank, non-boilerplate line of a job's captured output."""
+    if run_dir is None:
+        return None
+    try:
+        with store.log_path(run_dir).open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - max_bytes))
+            tail = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        text = line.strip()
+        if text and not text.startswith(_NOISE):
+            return text[:200]
+    return None

@@ -4,8 +4,10 @@ its independence from the job's interpreter, and the app dying with its runner."
 from __future__ import annotations
 
 import ast
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 
 from conftest import raw_status
 from sweeper_cli.launch import runner
+from sweeper_cli.store import jobfiles
 from sweeper_cli.store import layout as store
 
 RUNNER = Path(runner.__file__)
@@ -81,7 +84,7 @@ def test_runner_records_the_outcome(
     assert (returned == 0) == (state == "succeeded")
     record = raw_status(run_dir)
     assert (record["state"], record["exit_code"], record["signal"]) == (state, exit_code, sig)
-    assert record["attempt"] == 1 and record["host"] == runner.hostname()
+    assert record["attempt"] == 1 and record["host"] == jobfiles.hostname()
     assert record["start"] <= record["end"]
     assert (run_dir / ".sweep" / "attempt-1.claim").is_file()
 
@@ -101,13 +104,13 @@ def test_runner_announces_the_start_on_stdout(tmp_path: Path) -> None:
         [sys.executable, "-I", str(RUNNER), str(run_dir)], capture_output=True, timeout=30
     ).stdout.decode()
     app = raw_status(run_dir)["pid"]
-    assert out == f"{runner.STARTED} 1 {app}\n"
+    assert out == f"{jobfiles.STARTED} 1 {app}\n"
 
 
 def test_second_attempt_keeps_the_first_output(tmp_path: Path) -> None:
     run_dir = make_job(tmp_path, "print('attempt')")
     start(run_dir).wait(timeout=30)
-    assert start(run_dir).wait(timeout=30) == runner.EXIT_NOT_STARTED  # never twice by accident
+    assert start(run_dir).wait(timeout=30) == jobfiles.EXIT_NOT_STARTED  # never twice by accident
     assert raw_status(run_dir)["attempt"] == 1
     store.write_status(run_dir, {"num": 0, "state": "queued", "attempt": 1})  # as resume does
     start(run_dir).wait(timeout=30)
@@ -123,7 +126,7 @@ def test_a_claim_left_by_a_dead_runner_never_blocks_the_job(tmp_path: Path) -> N
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
     )
-    claim = {"attempt": 1, "host": runner.hostname(), "runner_pid": int(dead.stdout)}
+    claim = {"attempt": 1, "host": jobfiles.hostname(), "runner_pid": int(dead.stdout)}
     (run_dir / ".sweep" / "attempt-1.claim").write_text(json.dumps(claim))
     assert start(run_dir).wait(timeout=30) == 0
     record = raw_status(run_dir)
@@ -143,10 +146,10 @@ def test_a_cancel_request_keeps_the_job_from_starting(tmp_path: Path) -> None:
     run_dir = make_job(tmp_path, "print('ran')")
     store.request_cancel(run_dir, 1, "cancelled by the user", {})
     done = subprocess.run([sys.executable, "-I", str(RUNNER), str(run_dir)], capture_output=True)
-    assert done.returncode == runner.EXIT_NOT_STARTED
+    assert done.returncode == jobfiles.EXIT_NOT_STARTED
     assert b"cancelled before it started" in done.stderr
     assert raw_status(run_dir)["state"] == "queued"  # the request is the record
-    assert not store.log_path(run_dir).exists() and runner.highest_claim(run_dir / ".sweep") == 0
+    assert not store.log_path(run_dir).exists() and jobfiles.highest_claim(run_dir / ".sweep") == 0
     assert "cancelled before it started" in (run_dir / ".sweep" / "runner.log").read_text()
 
 
@@ -160,7 +163,7 @@ def test_sigterm_with_a_cancel_request_is_cancelled(tmp_path: Path) -> None:
     record = raw_status(run_dir)
     assert record["state"] == "cancelled" and record["signal"] == "SIGTERM"
     assert record["reason"] == "cancelled by the user"
-    assert not runner.is_alive(app, None)
+    assert not jobfiles.is_alive(app, None)
 
 
 def test_sigterm_without_a_request_is_an_interruption_not_a_cancel(tmp_path: Path) -> None:
@@ -204,7 +207,7 @@ def test_the_app_dies_with_its_runner(tmp_path: Path) -> None:
     app = running_app(run_dir)
     proc.kill()
     proc.wait()
-    wait_for(lambda: not runner.is_alive(app, None), timeout=10, what="the app's death")
+    wait_for(lambda: not jobfiles.is_alive(app, None), timeout=10, what="the app's death")
 
 
 def test_unstartable_command_fails_cleanly(tmp_path: Path) -> None:
@@ -234,7 +237,7 @@ def test_a_bad_job_spec_fails_the_job_with_the_reason(
         store.spec_path(run_dir).unlink()
     else:
         store.spec_path(run_dir).write_text(content)
-    assert start(run_dir, stderr=subprocess.DEVNULL).wait(timeout=30) == runner.EXIT_NO_INPUT
+    assert start(run_dir, stderr=subprocess.DEVNULL).wait(timeout=30) == jobfiles.EXIT_NO_INPUT
     record = raw_status(run_dir)
     assert record["state"] == "failed" and why in record["reason"]
     assert "resume rewrites it" in record["reason"]
@@ -257,3 +260,65 @@ def test_runner_needs_nothing_but_the_standard_library(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert raw_status(run_dir)["state"] == "succeeded"
+
+
+def test_the_job_file_protocol_needs_nothing_but_the_standard_library() -> None:
+    """The runner loads jobfiles.py by path wherever it runs: it must be stdlib-only too."""
+    tree = ast.parse(Path(jobfiles.__file__).read_text())
+    imported = {
+        (node.module or "").split(".")[0] if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def oldest_python() -> str | None:
+    """The oldest Python 3.7/3.8 that runs here, if any: the runner's promise is 3.7. (Found
+    on PATH, or where pyenv keeps its versions: its PATH shims run only the selected one.)"""
+    candidates = [shutil.which(f"python3.{minor}") for minor in (7, 8)]
+    candidates += sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.[78].*/bin/python3")))
+    for python in filter(None, candidates):
+        code = "import sys; print(sys.version_info[:2])"
+        probe = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=30)
+        if probe.returncode == 0 and probe.stdout.strip() in ("(3, 7)", "(3, 8)"):
+            return python
+    return None
+
+
+@pytest.mark.parametrize("python", ["this", "oldest"])
+def test_a_copy_of_the_runner_with_its_protocol_runs_a_cluster_job(
+    tmp_path: Path, python: str
+) -> None:
+    """As a cluster job runs it: the sweep's copies of runner.py and jobfiles.py, alone in
+    submit/, by path, with no site-packages (-I -S), the run dir found from runptrs/<N>,
+    under this Python and under the oldest one here."""
+    interpreter = sys.executable if python == "this" else oldest_python()
+    if interpreter is None:
+        pytest.skip("no Python 3.7 or 3.8 here")
+    sweep = tmp_path / "multiruns" / "exp"
+    submit = sweep / "submit"
+    submit.mkdir(parents=True)
+    for source in (RUNNER, Path(jobfiles.__file__)):
+        shutil.copy(source, submit / source.name)
+    run_dir = make_job(tmp_path, "print('ran')", num=3)
+    store.write_runptr(sweep, 3, run_dir)
+    done = subprocess.run(
+        [
+            interpreter,
+            "-I",
+            "-S",
+            str(submit / "runner.py"),
+            "--sweep-dir",
+            str(sweep),
+            "--job",
+            "3",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert raw_status(run_dir)["state"] == "succeeded"
+    assert store.log_path(run_dir).read_text() == "ran\n"
+    assert sorted(os.listdir(submit)) == ["jobfiles.py", "runner.py"]  # no __pycache__/

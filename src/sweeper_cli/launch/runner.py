@@ -5,14 +5,14 @@ Every backend runs each job through this file, on a laptop or on a cluster worke
     python runner.py RUN_DIR
     python runner.py --sweep-dir SWEEP_DIR --job N    (the run dir that runptrs/N points at)
 
-It is one self-contained file that imports only the standard library and runs on any
-Python >= 3.7, so whatever interpreter is at hand can run it by path: the one thesis-sweep
-is installed in (local sweeps) or the job's own (cluster jobs run a copy kept in the
-sweep's submit/ folder). The app itself runs with the interpreter in the job's argv. The
-process-identity and atomic-write helpers live here for that reason; the package imports
-them from here.
+It needs only the standard library and the job-file protocol (`store/jobfiles.py`, which
+needs only the standard library too) and runs on any Python >= 3.7, so whatever
+interpreter is at hand can run it by path: the one thesis-sweep is installed in (local
+sweeps) or the job's own (cluster jobs run a copy kept in the sweep's submit/ folder,
+with a copy of jobfiles.py beside it). The app itself runs with the interpreter in the
+job's argv.
 
-Files in RUN_DIR/.sweep/ (the whole contract is in store.py):
+Files in RUN_DIR/.sweep/ (the whole contract is in store/layout.py):
 - reads `job.json` (argv, cwd, env of the app) and `cancel.json` (written by `cancel`,
   Ctrl-C and --fail-fast: "attempts up to N must not run");
 - creates `attempt-N.claim` before attempt N starts, with a hard link (atomic, NFS-safe):
@@ -36,10 +36,7 @@ orchestrator that the app runs.
 from __future__ import annotations
 
 import contextlib
-import itertools
-import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -47,226 +44,41 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from importlib import import_module, util
 from pathlib import Path
-from typing import Any
+from typing import Any, Dict
 
-STATUS_SCHEMA_VERSION = 1
-SWEEP_SUBDIR = ".sweep"
-STATUS_FILE = "status.json"
-SPEC_FILE = "job.json"
-LOG_FILE = "output.log"
-CANCEL_FILE = "cancel.json"
-RUNNER_LOG = "runner.log"
-STARTED = "thesis-sweep-runner: started"
-
-# The job states as written in status.json (states.State has the same values).
-QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "queued",
-    "running",
-    "succeeded",
-    "failed",
-    "cancelled",
-)
-
-HEARTBEAT_SECONDS = float(os.environ.get("THESIS_SWEEP_HEARTBEAT", "30"))
-GRACE_SECONDS = float(os.environ.get("THESIS_SWEEP_GRACE", "10"))
-# A job on another host is gone when its heartbeat is older than this (seconds).
-STALE_AFTER = max(3 * HEARTBEAT_SECONDS, 90.0)
-
-EXIT_NO_INPUT = 66  # job.json missing or unreadable (sysexits EX_NOINPUT)
-EXIT_INTERNAL = 70  # the runner's own bug (EX_SOFTWARE)
-EXIT_CANNOT_RECORD = 74  # status.json cannot be written (EX_IOERR)
-EXIT_NOT_STARTED = 75  # the job was not ours to start (EX_TEMPFAIL)
-
-Record = dict[str, Any]
+Record = Dict[str, Any]  # typing's: a runtime alias must work on Python 3.7
 
 
-# --- process identity -----------------------------------------------------------------
+def _protocol() -> Any:
+    """The job-file protocol, jobfiles.py: the package's module when the runner is imported
+    from the package; run by path, the file beside it (a sweep's submit/ copy) or in the
+    package's store/ folder, loaded by its path, so nothing needs to be on sys.path."""
+    if __package__:
+        return import_module("..store.jobfiles", __package__)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (here, os.path.join(os.path.dirname(here), "store")):
+        path = os.path.join(folder, "jobfiles.py")
+        spec = util.spec_from_file_location("jobfiles", path)
+        if os.path.isfile(path) and spec is not None and spec.loader is not None:
+            module = util.module_from_spec(spec)
+            writes = sys.dont_write_bytecode
+            sys.dont_write_bytecode = True  # no __pycache__/ in a sweep's submit/
+            try:
+                spec.loader.exec_module(module)
+            finally:
+                sys.dont_write_bytecode = writes  # the app forked from here writes as it would
+            return module
+    raise ImportError(f"jobfiles.py is neither beside {__file__} nor in ../store")
 
 
-def hostname() -> str:
-    return platform.node()
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _stat(pid: int) -> list[str] | None:
-    """Fields 3.. of /proc/<pid>/stat (Linux), None where unknown."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            stat = handle.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    return stat[stat.rfind(")") + 2 :].split()
-
-
-def start_ticks(pid: int) -> int | None:
-    """The process start time in clock ticks since boot (Linux), None where unknown."""
-    fields = _stat(pid)
-    return None if fields is None else int(fields[19])
-
-
-def is_alive(pid: int, ticks: int | None) -> bool:
-    """Whether `pid` runs on this host and, when `ticks` is known, is the same process.
-    A zombie (dead, not yet reaped by its parent) is not alive."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    except OSError:  # Windows: os.kill(pid, 0) is not a liveness probe there
-        return False
-    fields = _stat(pid)
-    if fields is None:
-        return True
-    return fields[0] not in ("Z", "X") and (ticks is None or int(fields[19]) == ticks)
-
-
-def signal_group(pid: int, sig: int) -> None:
-    """Send `sig` to the process group led by `pid` (the process itself on Windows)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.name == "posix":
-            os.killpg(pid, sig)
-        else:  # pragma: no cover - Windows
-            os.kill(pid, signal.SIGTERM)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def record_alive(
-    record: Mapping[str, Any],
-    here: str,
-    now: datetime,
-    alive: Callable[[int, int | None], bool] = is_alive,
-) -> bool:
-    """Whether the runner or app a status/claim record names may still run: by pid on
-    this host, by heartbeat (or claim time) elsewhere."""
-    if record.get("host") == here:
-        pairs = (("runner_pid", "runner_start"), ("pid", "pid_start"))
-        return any(
-            _int(record.get(p)) and alive(int(record[p]), _int(record.get(t))) for p, t in pairs
-        )
-    stamp = record.get("heartbeat") or record.get("time")
-    try:
-        age = (now - datetime.fromisoformat(str(stamp))).total_seconds()
-    except (TypeError, ValueError):
-        return False
-    return age < STALE_AFTER
-
-
-# --- files ------------------------------------------------------------------------------
-
-_TEMP_IDS = itertools.count()
-
-
-def _temp_name(path: Path) -> Path:
-    # Unique to this process and call; O_EXCL never reuses someone's file.
-    return path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_IDS)}.tmp")
-
-
-def _write_new(path: Path, data: bytes, durable: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        if durable:
-            os.fsync(handle.fileno())
-
-
-def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
-    """Write `data` to `path` atomically (temp file in the same folder, then rename); an
-    error names the file, even when the system call did not."""
-    tmp = _temp_name(path)
-    try:
-        _write_new(tmp, data, durable)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if exc.filename is None or str(exc.filename) == str(tmp):
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"))
-
-
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def claim_path(meta: Path, attempt: int) -> Path:
-    return meta / f"attempt-{attempt}.claim"
-
-
-def highest_claim(meta: Path) -> int:
-    """The highest attempt number claimed so far (0 when none)."""
-    best = 0
-    with contextlib.suppress(OSError):
-        for name in os.listdir(meta):
-            if name.startswith("attempt-") and name.endswith(".claim"):
-                number = name[len("attempt-") : -len(".claim")]
-                if number.isdigit():
-                    best = max(best, int(number))
-    return best
-
-
-def create_exclusive(target: Path, data: bytes) -> bool:
-    """Create `target` holding `data` atomically (a hard link of a finished temp file, safe
-    on NFS); False if it exists already."""
-    tmp = _temp_name(target)
-    _write_new(tmp, data, durable=False)
-    try:
-        os.link(tmp, target)
-        return True
-    except FileExistsError:
-        return False
-    except OSError:  # no hard links here (FAT, some mounts): an exclusive create instead
-        try:
-            _write_new(target, data, durable=False)
-            return True
-        except FileExistsError:
-            return False
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-
-
-def claim(meta: Path, attempt: int, info: Record) -> bool:
-    """Claim `attempt` for the runner described by `info`; False if another runner did."""
-    return create_exclusive(claim_path(meta, attempt), (json.dumps(info) + "\n").encode())
-
-
-def cancel_request(meta: Path) -> Record | None:
-    """The cancel request on record, or None. An unreadable one cancels everything: someone
-    asked for a cancel, and starting a job they wanted stopped is the worse mistake."""
-    try:
-        data = read_json(meta / CANCEL_FILE)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        return {"upto": float("inf"), "reason": "cancelled (cancel.json is unreadable)"}
-    if not isinstance(data, dict) or _int(data.get("upto")) is None:
-        return {"upto": float("inf"), "reason": "cancelled (cancel.json is malformed)"}
-    return data
-
-
-def cancels(request: Mapping[str, Any] | None, attempt: int) -> bool:
-    return request is not None and attempt <= request["upto"]
+jobfiles = _protocol()
+# The runner's exit codes (the protocol's), typed: the module above is known at run time.
+EXIT_NO_INPUT: int = jobfiles.EXIT_NO_INPUT
+EXIT_INTERNAL: int = jobfiles.EXIT_INTERNAL
+EXIT_CANNOT_RECORD: int = jobfiles.EXIT_CANNOT_RECORD
+EXIT_NOT_STARTED: int = jobfiles.EXIT_NOT_STARTED
 
 
 # --- running one job --------------------------------------------------------------------
@@ -280,7 +92,7 @@ class Runner:
     ) -> None:
         self.run_dir = run_dir
         self.start_app = start_app  # a warm start (forkserver.py), else a new interpreter
-        self.meta = run_dir / SWEEP_SUBDIR
+        self.meta = run_dir / jobfiles.SWEEP_SUBDIR
         self.popen: Any = None  # subprocess.Popen, or a warm start's forked app
         self.signalled: int | None = None
         self.attempt = 0
@@ -291,8 +103,8 @@ class Runner:
         line = f"thesis-sweep runner: {self.run_dir}: {text}\n"
         with contextlib.suppress(OSError, ValueError):
             os.write(2, line.encode("utf-8", "replace"))
-        with contextlib.suppress(OSError), open(self.meta / RUNNER_LOG, "a") as log:
-            log.write(f"{now_iso()} {line}")
+        with contextlib.suppress(OSError), open(self.meta / jobfiles.RUNNER_LOG, "a") as log:
+            log.write(f"{jobfiles.now_iso()} {line}")
 
     @staticmethod
     def announce(text: str) -> None:
@@ -304,7 +116,7 @@ class Runner:
         kill = getattr(signal, "SIGKILL", signal.SIGTERM)
         if self.signalled is not None:  # second signal: no more patience
             if self.popen is not None:
-                signal_group(self.popen.pid, kill)
+                jobfiles.signal_group(self.popen.pid, kill)
             return
         self.signalled = signum
         if self.popen is not None:
@@ -312,9 +124,11 @@ class Runner:
 
     def _stop_app(self) -> None:
         assert self.popen is not None
-        signal_group(self.popen.pid, signal.SIGTERM)
+        jobfiles.signal_group(self.popen.pid, signal.SIGTERM)
         kill = getattr(signal, "SIGKILL", signal.SIGTERM)
-        self._killer = threading.Timer(GRACE_SECONDS, signal_group, (self.popen.pid, kill))
+        self._killer = threading.Timer(
+            jobfiles.GRACE_SECONDS, jobfiles.signal_group, (self.popen.pid, kill)
+        )
         self._killer.daemon = True
         self._killer.start()
 
@@ -322,18 +136,18 @@ class Runner:
     def refusal(self, record: Record, latest: int) -> str | None:
         """Why this job must not start now, or None. `latest` is the highest claim."""
         state = record.get("state")
-        if state == SUCCEEDED:
+        if state == jobfiles.SUCCEEDED:
             return "it already succeeded"
-        if state == CANCELLED:
+        if state == jobfiles.CANCELLED:
             return "it was cancelled (thesis-sweep resume relaunches it)"
-        here, now = hostname(), datetime.now(timezone.utc)
-        if state == RUNNING and self._other_live(record, here, now):
+        here, now = jobfiles.hostname(), datetime.now(timezone.utc)
+        if state == jobfiles.RUNNING and self._other_live(record, here, now):
             where = f"{record.get('host')}, pid {record.get('pid')}"
             return f"attempt {record.get('attempt')} still runs ({where})"
-        done = _int(record.get("attempt")) or 0
+        done = jobfiles.int_or_none(record.get("attempt")) or 0
         if latest > done:  # claimed, not (yet) recorded: starting now, or died doing so
             try:
-                claimed = read_json(claim_path(self.meta, latest))
+                claimed = jobfiles.read_json(jobfiles.claim_path(self.meta, latest))
             except (OSError, ValueError):
                 claimed = {}
             if isinstance(claimed, dict) and self._other_live(claimed, here, now):
@@ -347,7 +161,7 @@ class Runner:
         mine = os.environ.get("THESIS_SWEEP_SCHEDULER_ID")
         if mine and mine == record.get("scheduler_id"):
             return False
-        return record_alive(record, here, now)
+        return bool(jobfiles.record_alive(record, here, now))
 
     def run(self) -> int:
         if not self.meta.is_dir():
@@ -356,31 +170,31 @@ class Runner:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self.on_signal)
         try:
-            previous = read_json(self.meta / STATUS_FILE)
+            previous = jobfiles.read_json(self.meta / jobfiles.STATUS_FILE)
         except (OSError, ValueError):
             previous = {}
         if not isinstance(previous, dict):
             previous = {}
-        latest = highest_claim(self.meta)
+        latest = jobfiles.highest_claim(self.meta)
         why = self.refusal(previous, latest)
         if why:
             self.say(f"not starting it: {why}")
             return EXIT_NOT_STARTED
-        done = _int(previous.get("attempt")) or 0
+        done = jobfiles.int_or_none(previous.get("attempt")) or 0
         self.attempt = max(done, latest) + 1
-        if cancels(cancel_request(self.meta), self.attempt):
+        if jobfiles.cancels(jobfiles.cancel_request(self.meta), self.attempt):
             self.say("not starting it: it was cancelled before it started")
             return EXIT_NOT_STARTED
         info = {
             "attempt": self.attempt,
-            "host": hostname(),
+            "host": jobfiles.hostname(),
             "runner_pid": os.getpid(),
-            "runner_start": start_ticks(os.getpid()),
+            "runner_start": jobfiles.start_ticks(os.getpid()),
             "scheduler_id": os.environ.get("THESIS_SWEEP_SCHEDULER_ID"),
-            "time": now_iso(),
+            "time": jobfiles.now_iso(),
         }
         try:
-            won = claim(self.meta, self.attempt, info)
+            won = jobfiles.claim(self.meta, self.attempt, info)
         except OSError as exc:
             self.say(f"cannot claim attempt {self.attempt}: {exc}")
             return EXIT_CANNOT_RECORD
@@ -388,10 +202,10 @@ class Runner:
             self.say(f"not starting it: attempt {self.attempt} was started by another runner")
             return EXIT_NOT_STARTED
         # Claimed. A cancel written meanwhile saw the claim and signals us: check again.
-        request = cancel_request(self.meta)
-        if cancels(request, self.attempt) or self.signalled is not None:
+        request = jobfiles.cancel_request(self.meta)
+        if jobfiles.cancels(request, self.attempt) or self.signalled is not None:
             with contextlib.suppress(OSError):
-                os.unlink(claim_path(self.meta, self.attempt))
+                os.unlink(jobfiles.claim_path(self.meta, self.attempt))
             self.say("not starting it: it was stopped before it started")
             return EXIT_NOT_STARTED
         return self._attempt(info, done)
@@ -399,14 +213,14 @@ class Runner:
     def record(self, record: Record) -> None:
         """Write this attempt's status, unless a newer attempt owns the job by now (a
         scheduler that restarted it before this runner finished)."""
-        newest = highest_claim(self.meta)
+        newest = jobfiles.highest_claim(self.meta)
         if newest > self.attempt:
             self.say(f"attempt {newest} has started: attempt {self.attempt} records nothing more")
             return
-        write_json(self.meta / STATUS_FILE, record)
+        jobfiles.write_json(self.meta / jobfiles.STATUS_FILE, record)
 
     def _spec(self) -> Record:
-        spec = read_json(self.meta / SPEC_FILE)
+        spec = jobfiles.read_json(self.meta / jobfiles.SPEC_FILE)
         argv, env, cwd = spec.get("argv"), spec.get("env", {}), spec.get("cwd")
         if not (isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)):
             raise ValueError("'argv' is not a list of strings")
@@ -418,14 +232,14 @@ class Runner:
 
     def _attempt(self, info: Record, done: int) -> int:
         record: Record = {
-            "schema_version": STATUS_SCHEMA_VERSION,
+            "schema_version": jobfiles.STATUS_SCHEMA_VERSION,
             "num": None,
-            "state": RUNNING,
+            "state": jobfiles.RUNNING,
             "attempt": self.attempt,
             "host": info["host"],
             "runner_pid": info["runner_pid"],
             "runner_start": info["runner_start"],
-            "start": now_iso(),
+            "start": jobfiles.now_iso(),
             "end": None,
             "exit_code": None,
             "signal": None,
@@ -435,15 +249,16 @@ class Runner:
         try:
             spec = self._spec()
         except (OSError, ValueError) as exc:
-            why = f"cannot read .sweep/{SPEC_FILE} ({exc}); thesis-sweep resume rewrites it"
+            spec_file = jobfiles.SPEC_FILE
+            why = f"cannot read .sweep/{spec_file} ({exc}); thesis-sweep resume rewrites it"
             self.say(why)
-            record.update(state=FAILED, end=now_iso(), reason=why)
+            record.update(state=jobfiles.FAILED, end=jobfiles.now_iso(), reason=why)
             return self._record_end(record, EXIT_NO_INPUT)
         record["num"] = spec["num"]
-        log = self.meta / LOG_FILE
+        log = self.meta / jobfiles.LOG_FILE
         if done and log.exists():  # keep the output of the attempt that wrote it
             with contextlib.suppress(OSError):
-                os.replace(log, log.with_name(f"{LOG_FILE}.{done}"))
+                os.replace(log, log.with_name(f"{jobfiles.LOG_FILE}.{done}"))
         try:
             popen = self.start_app(spec, log) if self.start_app else None
             if popen is None:
@@ -453,42 +268,42 @@ class Runner:
             self.say(why)
             with contextlib.suppress(OSError), open(log, "ab") as out:
                 out.write(f"thesis-sweep: {why}\n".encode())
-            record.update(state=FAILED, exit_code=127, end=now_iso(), reason=why)
+            record.update(state=jobfiles.FAILED, exit_code=127, end=jobfiles.now_iso(), reason=why)
             return self._record_end(record, 127)
         self.popen = popen
         if self.signalled is not None:  # a signal came while the app was being started
             self._stop_app()
-        record.update(pid=popen.pid, pid_start=start_ticks(popen.pid))
+        record.update(pid=popen.pid, pid_start=jobfiles.start_ticks(popen.pid))
         record["heartbeat"] = record["start"]
         try:
             self.record(record)
         except OSError as exc:
             # Nobody could ever see this app: stop it rather than let it run unobserved.
-            signal_group(popen.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+            jobfiles.signal_group(popen.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
             popen.wait()
             self.say(f"stopped the job: cannot record its start: {exc}")
             return EXIT_CANNOT_RECORD
-        self.announce(f"{STARTED} {self.attempt} {self.popen.pid}")
+        self.announce(f"{jobfiles.STARTED} {self.attempt} {self.popen.pid}")
         returncode = self._wait(record)
         if self._killer is not None:
             self._killer.cancel()
-        request = cancel_request(self.meta)
-        if not cancels(request, self.attempt):
+        request = jobfiles.cancel_request(self.meta)
+        if not jobfiles.cancels(request, self.attempt):
             request = None
         record.update(end_fields(returncode, self.signalled, request))
-        record["end"] = record["heartbeat"] = now_iso()
+        record["end"] = record["heartbeat"] = jobfiles.now_iso()
         if checkpoint_exit(returncode, self.signalled):
             # The scheduler runs the job again at once (HTCondor's checkpoint_exit_code):
             # the job is not finished, and the next runner continues it.
             record.update(
-                state=QUEUED,
+                state=jobfiles.QUEUED,
                 checkpointed=True,
                 reason=f"checkpointed (exit {returncode}): the scheduler runs it again",
                 after_submission=0,
                 launcher=None,
             )
         code = 128 - returncode if returncode < 0 else returncode
-        if record["state"] == CANCELLED and code == 0:
+        if record["state"] == jobfiles.CANCELLED and code == 0:
             code = 130
         return self._record_end(record, code)
 
@@ -513,9 +328,9 @@ class Runner:
         complained = False
         while True:
             try:
-                return int(self.popen.wait(timeout=HEARTBEAT_SECONDS))
+                return int(self.popen.wait(timeout=jobfiles.HEARTBEAT_SECONDS))
             except subprocess.TimeoutExpired:
-                record["heartbeat"] = now_iso()
+                record["heartbeat"] = jobfiles.now_iso()
                 try:
                     self.record(record)
                 except OSError as exc:  # the app goes on; the next beat tries again
@@ -553,19 +368,19 @@ def end_fields(returncode: int, signalled: int | None, request: Record | None) -
         except ValueError:
             fields["signal"] = f"SIG{-returncode}"
     if signalled is not None and request is not None:
-        fields.update(state=CANCELLED, reason=str(request.get("reason") or "cancelled"))
+        fields.update(state=jobfiles.CANCELLED, reason=str(request.get("reason") or "cancelled"))
     elif returncode == 0:
-        fields["state"] = SUCCEEDED
+        fields["state"] = jobfiles.SUCCEEDED
     elif signalled is not None:
         name = signal.Signals(signalled).name
         fields.update(
-            state=FAILED,
+            state=jobfiles.FAILED,
             interrupted=True,
             reason=f"stopped by {name} from outside thesis-sweep (a scheduler's limit, "
             "requeue or eviction, or a shutdown)",
         )
     else:
-        fields["state"] = FAILED
+        fields["state"] = jobfiles.FAILED
     return fields
 
 
@@ -590,23 +405,12 @@ def _die_with(runner_pid: int) -> Callable[[], None] | None:
 USAGE = "usage: runner.py RUN_DIR | --sweep-dir SWEEP_DIR --job N"
 
 
-def read_runptr(sweep_dir: Path, num: int) -> Path:
-    """The run dir that `runptrs/<num>` points at (a symlink, or a text file with the path)."""
-    link = sweep_dir / "runptrs" / str(num)
-    if link.is_symlink():
-        target = os.readlink(link)
-    else:
-        with open(link, encoding="utf-8") as handle:
-            target = handle.read().strip()
-    return (link.parent / target).resolve()
-
-
 def run_dir_from(args: list[str]) -> Path | None:
     """RUN_DIR, or the run dir that the sweep's runptrs/<N> points at (cluster jobs)."""
     if len(args) == 1 and not args[0].startswith("-"):
         return Path(args[0])
     if len(args) == 4 and args[0] == "--sweep-dir" and args[2] == "--job" and args[3].isdigit():
-        return read_runptr(Path(args[1]), int(args[3]))
+        return Path(jobfiles.read_runptr(Path(args[1]), int(args[3])))
     return None
 
 
@@ -628,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
 
         runner.say("internal error:\n" + traceback.format_exc())
         if runner.popen is not None and runner.popen.poll() is None:
-            signal_group(runner.popen.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+            jobfiles.signal_group(runner.popen.pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         return EXIT_INTERNAL
 
 

@@ -20,7 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from sweeper_cli.launch import forkserver, runner
+from sweeper_cli.launch import forkserver
+from sweeper_cli.store import jobfiles
 
 SERVER_PATH = Path(forkserver.__file__).resolve()
 READY_TIMEOUT = 120.0  # preloading a heavy app (torch) can take a while on a cold disk
@@ -38,14 +39,14 @@ class WarmJob:
         self.done = threading.Event()
 
     def end(self, code: int | None) -> None:
-        self.returncode = code if code is not None else runner.EXIT_INTERNAL
+        self.returncode = code if code is not None else jobfiles.EXIT_INTERNAL
         self.done.set()
 
     def wait(self, orphaned: threading.Event) -> int:
         """The runner's exit code: from the server, or (once the server is gone) when its
         pid is gone, with the code left unknown (70)."""
         while not self.done.wait(0.2):
-            if orphaned.is_set() and (self.pid is None or not runner.is_alive(self.pid, None)):
+            if orphaned.is_set() and (self.pid is None or not jobfiles.is_alive(self.pid, None)):
                 self.end(None)
         assert self.returncode is not None
         return self.returncode

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli.errors import BadInput
-from sweeper_cli.launch.runner import hostname, start_ticks
 from sweeper_cli.planning import space, validate
 from sweeper_cli.planning.naming import Naming, check_name, check_pattern, timestamp
 from sweeper_cli.planning.plan import Plan, hydra_quote, multirun_yaml, plan_sweep
@@ -30,6 +29,7 @@ from sweeper_cli.project.settings import Settings
 from sweeper_cli.states import State
 from sweeper_cli.store import layout as store
 from sweeper_cli.store import provenance, search_files
+from sweeper_cli.store.jobfiles import hostname, start_ticks
 
 
 @dataclass(frozen=True)

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli.errors import BadInput
-from sweeper_cli.launch.runner import hostname
 from sweeper_cli.planning.naming import TIMESTAMP_FORMAT, Naming, check_name, timestamp
 from sweeper_cli.results import moves, writers
 from sweeper_cli.states import State
 from sweeper_cli.store import layout as store
+from sweeper_cli.store.jobfiles import hostname
 
 PLAN_FILE = "adopt-plan.json"
 PLAN_SCHEMA = 1

@@ -31,11 +31,11 @@ from typing import Any
 
 from sweeper_cli.errors import EXIT_BACKEND, BadInput, SweepError, Terminated
 from sweeper_cli.launch.backends.base import Event, JobRef
-from sweeper_cli.launch.runner import hostname, start_ticks
 from sweeper_cli.state import status
 from sweeper_cli.states import State
 from sweeper_cli.store import layout as store
 from sweeper_cli.store import search_files
+from sweeper_cli.store.jobfiles import hostname, start_ticks
 from sweeper_cli.store.search_files import CANCELLED, FINISHED, RUNNING, STOPPED
 
 ATTR = "thesis_sweep"  # a trial's system attribute: {"sweep": id, "job": num}

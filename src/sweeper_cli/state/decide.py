@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sweeper_cli.launch.runner import STALE_AFTER, cancels, record_alive
 from sweeper_cli.states import Cause, State
+from sweeper_cli.store.jobfiles import STALE_AFTER, cancels, record_alive
 from sweeper_cli.store.records import Process, StatusRecord
 
 Alive = Callable[[int, "int | None"], bool]

@@ -13,10 +13,10 @@ from typing import Any
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.launch.backends.base import JobRef
-from sweeper_cli.launch.runner import GRACE_SECONDS, highest_claim, hostname, now_iso
 from sweeper_cli.state.status import JobView, SweepView, observe, stray_run_dir
 from sweeper_cli.states import Cause, State
 from sweeper_cli.store import layout as store
+from sweeper_cli.store.jobfiles import GRACE_SECONDS, highest_claim, hostname, now_iso
 
 RESUMABLE = frozenset({State.FAILED, State.CANCELLED, State.LOST})
 

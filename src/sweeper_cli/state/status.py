@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli.launch.backends.base import Observation
-from sweeper_cli.launch.runner import cancel_request, highest_claim, hostname, is_alive
 from sweeper_cli.state.decide import JobFacts, decide, launcher_alive
 from sweeper_cli.states import ORDER, Cause, State
 from sweeper_cli.store import layout as store
 from sweeper_cli.store import records, search_files
+from sweeper_cli.store.jobfiles import cancel_request, highest_claim, hostname, is_alive
 
 Alive = Callable[[int, "int | None"], bool]
 

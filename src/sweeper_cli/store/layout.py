@@ -12,7 +12,8 @@ Layout (see the README):
         runs_index.json   the sweep header and its jobs, plus a cache of their states
         runptrs/<N>       relative link (or text file) to job N's run dir
         multirun.yaml     written last: the sweep is complete once it exists
-        submit/           cluster sweeps: job.sh, runner.py, submission files and logs;
+        submit/           cluster sweeps: job.sh, runner.py and its jobfiles.py, submission
+                          files and logs;
                           submit/submission-<k>.json records the k-th submission (O_EXCL)
 
 Who writes what (every write goes to a temp file in the same folder, then `os.replace`):
@@ -27,7 +28,7 @@ Who writes what (every write goes to a temp file in the same folder, then `os.re
   cache, so a stale or lost refresh loses nothing; a read-only or full file system only
   leaves the cache stale.
 - submission files: the launcher, each created exclusively, never rewritten.
-Stdlib-only: the job runner's helpers come from `runner.py`; `status` never imports Hydra.
+Stdlib-only: what the job runner shares is `jobfiles.py`; `status` never imports Hydra.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli.errors import BadInput
-from sweeper_cli.launch.runner import (
+from sweeper_cli.store import records
+from sweeper_cli.store.jobfiles import (
     CANCEL_FILE,
     LOG_FILE,
     RUNNER_LOG,
@@ -55,7 +57,6 @@ from sweeper_cli.launch.runner import (
     read_json,
     read_runptr,
 )
-from sweeper_cli.store import records
 
 SCHEMA_VERSION = 2
 INDEX_FILE = "runs_index.json"
@@ -392,7 +393,7 @@ def _v1_submissions(index: Index) -> list[records.Submission]:
 
 def record_submission(sweep_dir: Path, data: dict[str, Any]) -> int:
     """Create the next `submit/submission-<k>.json` exclusively; returns k."""
-    from sweeper_cli.launch.runner import create_exclusive
+    from sweeper_cli.store.jobfiles import create_exclusive
 
     numbers = [s.number for s in read_submissions(sweep_dir)]
     number = max(numbers, default=0) + 1
@@ -504,7 +505,7 @@ def launch_lock(sweep_dir: Path) -> Iterator[None]:
         "wait for it or cancel it first"
     )
     with folder_lock(sweep_dir, busy):
-        from sweeper_cli.launch.runner import hostname, start_ticks
+        from sweeper_cli.store.jobfiles import hostname, start_ticks
 
         me = {"host": hostname(), "pid": os.getpid(), "pid_start": start_ticks(os.getpid())}
         with contextlib.suppress(OSError):

@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli.launch.runner import hostname
+from sweeper_cli.store.jobfiles import hostname
 
 GIT_TIMEOUT = 10  # seconds; a git call on a slow network file system must not hang a sweep
 

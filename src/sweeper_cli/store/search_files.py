@@ -21,9 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli.launch.runner import read_json
 from sweeper_cli.store import layout as store
 from sweeper_cli.store import records
+from sweeper_cli.store.jobfiles import read_json
 
 SEARCH_DIR = "search"
 STATE_FILE = "state.json"

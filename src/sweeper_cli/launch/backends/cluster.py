@@ -14,6 +14,7 @@ from sweeper_cli.launch import runner
 from sweeper_cli.launch.backends.base import JobRef, Observation, Submission
 from sweeper_cli.launch.backends.jobscript import (
     JOB_SCRIPT,
+    PROTOCOL_COPY,
     RUNNER_COPY,
     check_setup,
     render_job_script,
@@ -21,6 +22,7 @@ from sweeper_cli.launch.backends.jobscript import (
 )
 from sweeper_cli.project.profiles import Profile
 from sweeper_cli.states import State
+from sweeper_cli.store import jobfiles
 from sweeper_cli.store import layout as store
 
 SUBMIT_DIR = store.SUBMIT_DIR
@@ -136,7 +138,9 @@ class ClusterBackend:
         submit_dir.mkdir(exist_ok=True)
         logs = self.logs_dir(sweep_dir)
         logs.mkdir(parents=True, exist_ok=True)  # Slurm does not create it
-        store.atomic_write_bytes(submit_dir / RUNNER_COPY, Path(runner.__file__).read_bytes())
+        # The protocol first: a runner copy never stands without the module it loads.
+        for name, source in ((PROTOCOL_COPY, jobfiles.__file__), (RUNNER_COPY, runner.__file__)):
+            store.atomic_write_bytes(submit_dir / name, Path(source).read_bytes())
         script = write_job_script(
             submit_dir, render_job_script(self.profile, self.python, sweep_dir)
         )

@@ -4,8 +4,9 @@ then the profile's teardown blocks.
 Every value we put in it is quoted with `shlex.quote`; only the profile's `setup` and
 `teardown` entries (the site's own shell, e.g. `module load`, `conda activate`, a line that
 prints the exit code) are written verbatim, each a complete shell block. The runner is
-the sweep's own copy (submit/runner.py, standard library only), run by the job's
-interpreter, so the workers need nothing of thesis-sweep installed.
+the sweep's own copy (submit/runner.py, with the job-file protocol it loads beside it,
+submit/jobfiles.py: standard library only), run by the job's interpreter, so the workers
+need nothing of thesis-sweep installed.
 
 Without teardown the script `exec`s the runner, so the scheduler's signals reach it
 directly. With teardown the runner runs as a child: HTCondor signals only the job's own
@@ -24,6 +25,7 @@ from sweeper_cli.project.profiles import Profile
 
 JOB_SCRIPT = "job.sh"
 RUNNER_COPY = "runner.py"
+PROTOCOL_COPY = "jobfiles.py"  # the job-file protocol the runner copy loads beside it
 
 
 def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:

@@ -28,6 +28,7 @@ from sweeper_cli.launch.backends.base import Event, EventSink, JobRef, Observati
 from sweeper_cli.launch.gpus import GpuPool
 from sweeper_cli.launch.warm import EarlyServer, WarmStarts, begin
 from sweeper_cli.states import State
+from sweeper_cli.store import jobfiles
 from sweeper_cli.store import layout as store
 
 RUNNER_PATH = Path(runner.__file__).resolve()
@@ -40,8 +41,8 @@ def runner_argv(run_dir: Path) -> list[str]:
 
 def me() -> dict[str, object]:
     return {
-        "by": {"host": runner.hostname(), "pid": os.getpid()},
-        "time": runner.now_iso(),
+        "by": {"host": jobfiles.hostname(), "pid": os.getpid()},
+        "time": jobfiles.now_iso(),
     }
 
 
@@ -51,7 +52,7 @@ def next_attempt(run_dir: Path) -> int:
         done = store.read_status(run_dir).attempt
     except (OSError, ValueError):
         done = 0
-    return max(done, runner.highest_claim(store.sweep_meta(run_dir))) + 1
+    return max(done, jobfiles.highest_claim(store.sweep_meta(run_dir))) + 1
 
 
 def request_cancel(job: JobRef, reason: str) -> None:
@@ -70,8 +71,8 @@ def stop_leftovers(run_dir: Path) -> None:
     if raw.get("state") != State.RUNNING.value or not isinstance(pid, int):
         return
     deadline = time.monotonic() + 10
-    while runner.is_alive(pid, ticks if isinstance(ticks, int) else None):
-        runner.signal_group(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+    while jobfiles.is_alive(pid, ticks if isinstance(ticks, int) else None):
+        jobfiles.signal_group(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         if time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -152,7 +153,7 @@ class LocalBackend:
         assert entry.popen.stdout is not None
         for raw in entry.popen.stdout:
             line = raw.decode("utf-8", "replace").strip()
-            if line.startswith(runner.STARTED):
+            if line.startswith(jobfiles.STARTED):
                 events.put(("started", entry.job.num))
             elif line:
                 entry.last_words = [*entry.last_words[-4:], line]
@@ -164,7 +165,7 @@ class LocalBackend:
         if self.pool is not None:
             self.pool.give(entry.gpus)
         code = entry.popen.returncode
-        if code < 0 or code in (runner.EXIT_CANNOT_RECORD, runner.EXIT_INTERNAL):
+        if code < 0 or code in (jobfiles.EXIT_CANNOT_RECORD, jobfiles.EXIT_INTERNAL):
             stop_leftovers(entry.job.run_dir)  # the app must not outlive its runner
         return self._outcome(entry.job, code, entry.last_words)
 
@@ -176,7 +177,7 @@ class LocalBackend:
         said = last_words[-1] if last_words else ""
         if said.startswith("thesis-sweep runner: "):
             said = said.split(": ", 2)[-1]  # drop the prefix and the run dir
-        if code == runner.EXIT_NOT_STARTED:
+        if code == jobfiles.EXIT_NOT_STARTED:
             return Event("finished", job.num, view.state.value, said or view.reason)
         if view.state.is_terminal() and view.state is not State.LOST:
             detail = view.signal or (
@@ -239,8 +240,8 @@ class LocalBackend:
                     if gpus is None:
                         break  # every GPU seat is taken: wait for a job to end
                     job = pending.popleft()
-                    request = runner.cancel_request(store.sweep_meta(job.run_dir))
-                    if runner.cancels(request, next_attempt(job.run_dir)):
+                    request = jobfiles.cancel_request(store.sweep_meta(job.run_dir))
+                    if jobfiles.cancels(request, next_attempt(job.run_dir)):
                         if self.pool is not None:
                             self.pool.give(gpus)
                         why = str((request or {}).get("reason") or "cancelled before it started")
@@ -278,12 +279,12 @@ class LocalBackend:
         for job in jobs:
             for who in _processes(job.run_dir):
                 pid, ticks, is_runner = who
-                if runner.is_alive(pid, ticks):
+                if jobfiles.is_alive(pid, ticks):
                     if is_runner:
                         with contextlib.suppress(ProcessLookupError, PermissionError):
                             os.kill(pid, signal.SIGTERM)
                     else:
-                        runner.signal_group(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+                        jobfiles.signal_group(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
                     break
 
 
@@ -295,7 +296,7 @@ def _processes(run_dir: Path) -> list[tuple[int, int | None, bool]]:
         return []
     raw: Mapping[str, object] = record.raw
     if record.state is State.QUEUED:  # a runner may have claimed the next attempt
-        latest = runner.highest_claim(store.sweep_meta(run_dir))
+        latest = jobfiles.highest_claim(store.sweep_meta(run_dir))
         raw = (store.read_claim(run_dir, latest) if latest > record.attempt else None) or {}
     found = []
     for pid_key, ticks_key, is_runner in (
@@ -303,7 +304,7 @@ def _processes(run_dir: Path) -> list[tuple[int, int | None, bool]]:
         ("pid", "pid_start", False),
     ):
         pid, ticks = raw.get(pid_key), raw.get(ticks_key)
-        if isinstance(pid, int) and raw.get("host") == runner.hostname():
+        if isinstance(pid, int) and raw.get("host") == jobfiles.hostname():
             found.append((pid, ticks if isinstance(ticks, int) else None, is_runner))
     return found
 

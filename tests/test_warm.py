@@ -103,6 +103,55 @@ def test_forked_jobs_share_no_random_state(tmp_path: Path, mode: str) -> None:
     assert all(row[3] == str(root) for row in found)  # sys.path[0]: the script's folder
 
 
+OWN_MODULES = ("metrics", "settings", "gpus")  # names thesis-sweep's own modules have too
+OWN_APP = """\
+import hydra
+
+import gpus
+import metrics
+import settings
+
+
+@hydra.main(config_path="conf", config_name="config", version_base="1.3")
+def main(cfg):
+    for module in (metrics, settings, gpus):
+        print("module", module.__name__, module.__file__, module.MINE)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.parametrize("app", ["script", "module"])
+def test_preloading_imports_the_apps_own_modules_never_ours(tmp_path: Path, app: str) -> None:
+    """The job-start server runs by path from thesis-sweep's own folder, which Python puts
+    first on sys.path: the app's top-level `metrics`, `settings`, `gpus` (found through its
+    python_path) must be its own, preloaded and in its jobs, not thesis-sweep's."""
+    root = tmp_path / "own"
+    lib = root / "lib"
+    (root / "conf").mkdir(parents=True)
+    (root / "conf" / "config.yaml").write_text("seed: 0\n")
+    (lib / "trainer").mkdir(parents=True)
+    for name in OWN_MODULES:
+        (lib / f"{name}.py").write_text(f"MINE = {name!r}\n")
+    (lib / "trainer" / "__init__.py").write_text("")
+    (lib / "trainer" / "conf").symlink_to(root / "conf")
+    (lib / "trainer" / "train.py").write_text(OWN_APP)
+    (root / "train.py").write_text(OWN_APP)
+    target = 'script = "train.py"' if app == "script" else 'module = "trainer.train"'
+    (root / "pyproject.toml").write_text(f'[tool.thesis-sweep]\n{target}\npython_path = ["lib"]\n')
+    done = run_in(root, "run", "--warm", "app", "seed=1,2")
+    assert done.returncode == 0, done.stderr
+    assert "warm starts off" not in done.stderr
+    runs = sorted((root / "outputs" / "runs").iterdir())
+    assert len(runs) == 2
+    for run_dir in runs:
+        lines = (run_dir / ".sweep" / "output.log").read_text().splitlines()
+        found = [line.split()[1:] for line in lines if line.startswith("module ")]
+        assert found == [[name, str(lib / f"{name}.py"), name] for name in OWN_MODULES], lines
+
+
 def test_gpus_take_effect_in_warm_jobs(project: Project) -> None:
     done = project.cli("run", "--warm", "app", "--gpus", "3,5", "seed=1,2", "trainer.epochs=1")
     assert done.returncode == 0, done.stderr

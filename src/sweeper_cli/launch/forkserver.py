@@ -21,6 +21,11 @@ working directory, sys.path[0], fresh stdio on its log, default signal handlers,
 random seeds (random, and NumPy's and torch's global generators when loaded), its own
 process group, death with its runner; it exits through atexit like any interpreter.
 
+Python puts this file's folder first on sys.path, and that folder holds thesis-sweep's
+own modules (gpus.py, warm.py, ...): the server takes it off before it preloads anything,
+so none of them ever stands in for an app's module of the same name (the app's own folder
+takes its place in the app's process), and it loads the runner by its path.
+
 Safety: the server never initialises CUDA or another GPU runtime. After preloading it
 checks that no GPU library is loaded (torch.cuda, libcuda in its memory map) and refuses
 otherwise, so the backend falls back to cold starts. A job's crash is its own process's;
@@ -129,6 +134,8 @@ def preload(app: str | None) -> list[str]:
 
 STARTUP_ENV: dict[str, str] = {}
 OURS = ("runner", "forkserver", "__mp_main__")
+HERE = os.path.dirname(os.path.realpath(__file__))
+APP_FOLDER_FIRST = False  # sys.path[0] was this folder: the app's own takes its place
 
 
 def warm_target(argv: list[str]) -> tuple[str, str, list[str]] | None:
@@ -244,13 +251,14 @@ def become_app(
     kind, name, args = target
     import runpy
 
+    folder = os.getcwd() if kind == "module" else os.path.dirname(os.path.abspath(name))
+    if APP_FOLDER_FIRST:
+        sys.path.insert(0, folder)
     if kind == "module":
         sys.argv = ["-m", *args]
-        sys.path[0] = os.getcwd()
         code = run_as_main(lambda: runpy._run_module_as_main(name, alter_argv=True))  # type: ignore[attr-defined]
     else:
         sys.argv = [name, *args]
-        sys.path[0] = os.path.dirname(os.path.abspath(name))
         code = run_as_main(lambda: runpy.run_path(name, run_name="__main__"))
     exit_like_python(code)
 
@@ -368,8 +376,7 @@ class Server:
             os.dup2(null, 0)
             os.closerange(3, 1 << 16)
             os.environ.update(request.get("env", {}))
-            import runner  # type: ignore[import-not-found]  # runner.py, next to this file
-
+            runner = load_runner()
             code = runner.Runner(Path(request["run_dir"]), start_app=start_app).run()
         except BaseException:  # the runner's own failure: as a cold runner's, said and 70
             import traceback
@@ -379,11 +386,34 @@ class Server:
             os._exit(code)
 
 
+def leave_sys_path() -> bool:
+    """Take this file's folder off the front of sys.path; whether it was there."""
+    if sys.path and os.path.realpath(sys.path[0] or os.curdir) == HERE:
+        del sys.path[0]
+        return True
+    return False
+
+
+def load_runner() -> Any:
+    """runner.py, next to this file, loaded by its path (this folder is off sys.path)."""
+    import importlib.util
+
+    path = os.path.join(HERE, "runner.py")
+    spec = importlib.util.spec_from_file_location("runner", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["runner"] = module  # as `import runner` would: OURS drops it for the app
+    spec.loader.exec_module(module)
+    return module
+
+
 def main(argv: list[str]) -> int:
+    global APP_FOLDER_FIRST, STARTUP_ENV
+    APP_FOLDER_FIRST = leave_sys_path()
     fd = int(argv[0])
     app = argv[2] if len(argv) > 2 and argv[1] == "--preload-app" else None
     sock = socket.socket(fileno=fd)
-    global STARTUP_ENV
     STARTUP_ENV = dict(os.environ)
     try:
         loaded = preload(app)

@@ -34,7 +34,7 @@ def make_sweep(project: Path, jobs: int) -> Path:
     os.chdir(project)
     from sweeper_cli.planning import sweep
     from sweeper_cli.project.settings import resolve
-    from sweeper_cli.store import layout as store
+    from sweeper_cli.store import run_files
 
     settings = resolve({}, cwd=project)
     seeds = jobs // 10
@@ -45,7 +45,7 @@ def make_sweep(project: Path, jobs: int) -> Path:
     rng = random.Random(0)
     for num, run_dir in enumerate(run_dirs):
         begin = start + timedelta(seconds=num)
-        store.write_status(
+        run_files.write_status(
             run_dir,
             {
                 "num": num,

@@ -39,7 +39,7 @@ def make_sweeps(project: Path, jobs: int, count: int) -> list[Path]:
     os.chdir(project)
     from sweeper_cli.planning import sweep
     from sweeper_cli.project.settings import resolve
-    from sweeper_cli.store import layout as store
+    from sweeper_cli.store import run_files
 
     settings = resolve({}, cwd=project)
     prepared = sweep.prepare(settings, [f"seed=range({jobs})", "trainer.epochs=1"])
@@ -49,7 +49,7 @@ def make_sweeps(project: Path, jobs: int, count: int) -> list[Path]:
         sweep_dir, run_dirs = sweep.create(prepared, "local", argv=["bench"])
         for num, run_dir in enumerate(run_dirs):
             begin = start + timedelta(seconds=num)
-            store.write_status(
+            run_files.write_status(
                 run_dir,
                 {
                     "num": num,

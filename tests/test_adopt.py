@@ -16,7 +16,7 @@ import pytest
 from conftest import Project, raw_status, run_hydra_app
 from sweeper_cli.planning.naming import TIMESTAMP_FORMAT
 from sweeper_cli.results import adopt, moves
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles, layout
 
 OLD_SWEEP = ["-m", "hydra=experiment", "seed=0,1", "trainer.epochs=1"]
 
@@ -68,14 +68,14 @@ def test_adopt_then_status_and_compare_work(project: Project) -> None:
         "runs_index.json",
     ]
     for num, target in enumerate(targets):
-        assert store.read_runptr(folder, num) == target.resolve()
+        assert jobfiles.read_runptr(folder, num) == target.resolve()
         assert (target / "facts" / "metrics.json").read_text() == metrics[num]
         assert (target / ".hydra" / "overrides.yaml").is_file()
         record = raw_status(target)
         assert record["state"] == "succeeded" and record["attempt"] == 1
         assert record["host"] is None
 
-    index = json.loads((folder / store.INDEX_FILE).read_text())
+    index = json.loads((folder / layout.INDEX_FILE).read_text())
     assert index["sweep"]["swept_keys"] == ["seed"]
     assert index["sweep"]["name"] == "experiment"
     assert index["sweep"]["created"].startswith(

@@ -14,8 +14,7 @@ from sweeper_cli.launch.backends.base import Observation
 from sweeper_cli.state import status
 from sweeper_cli.state.decide import JobFacts, decide
 from sweeper_cli.states import Cause, State
-from sweeper_cli.store import layout as store
-from sweeper_cli.store import records
+from sweeper_cli.store import layout, records, run_files, runs_index
 from sweeper_cli.store.records import Process, RecordProblem, parse_status
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -388,8 +387,8 @@ def _sweep(tmp_path: Path, jobs: list[dict[str, Any]]) -> Path:
     sweep_dir = tmp_path / "multiruns" / "exp_x"
     sweep_dir.mkdir(parents=True)
     doc = {"schema_version": 2, "sweep": {"id": "exp_x", "backend": "local"}, "jobs": jobs}
-    (sweep_dir / store.INDEX_FILE).write_text(json.dumps(doc))
-    (sweep_dir / store.MULTIRUN_FILE).write_text("{}\n")
+    (sweep_dir / layout.INDEX_FILE).write_text(json.dumps(doc))
+    (sweep_dir / layout.MULTIRUN_FILE).write_text("{}\n")
     return sweep_dir
 
 
@@ -401,7 +400,7 @@ def test_observe_reports_each_damaged_job_and_keeps_the_rest(tmp_path: Path) -> 
         (bad, {"state": "running", "attempt": "x"}),
     ):
         (run_dir / ".sweep").mkdir(parents=True)
-        store.write_status(run_dir, record)
+        run_files.write_status(run_dir, record)
     sweep_dir = _sweep(
         tmp_path,
         [
@@ -419,7 +418,7 @@ def test_observe_reports_each_damaged_job_and_keeps_the_rest(tmp_path: Path) -> 
 
 
 def test_exit_code_of_a_sweep(tmp_path: Path) -> None:
-    index = store.read_index(_sweep(tmp_path, []))
+    index = runs_index.read_index(_sweep(tmp_path, []))
 
     def view(*states: State) -> status.SweepView:
         v = status.SweepView(Path("."), index)
@@ -435,7 +434,7 @@ def test_exit_code_of_a_sweep(tmp_path: Path) -> None:
 
 def test_last_meaningful_line_skips_hydra_boilerplate(tmp_path: Path) -> None:
     (tmp_path / ".sweep").mkdir()
-    store.log_path(tmp_path).write_text(
+    layout.log_path(tmp_path).write_text(
         "Traceback...\nRuntimeError: boom at epoch 1\n\n"
         "Set the environment variable HYDRA_FULL_ERROR=1 for a complete stack trace.\n"
     )

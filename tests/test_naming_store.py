@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.planning.naming import Naming, check_name, check_pattern
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles, layout, runptrs, runs_index
 
 NAMES = Naming("exp", "20260101-000000", "run_{ts}_{name}_job{num}", "exp_{ts}_{name}")
 
@@ -56,8 +56,8 @@ def test_patterns(pattern: str, needs_num: bool, ok: bool) -> None:
 
 def test_atomic_write_leaves_no_temp_files_and_keeps_the_umask(tmp_path: Path) -> None:
     target = tmp_path / "a.json"
-    store.atomic_write_json(target, {"x": 1})
-    store.atomic_write_json(target, {"x": 2})
+    layout.atomic_write_json(target, {"x": 1})
+    layout.atomic_write_json(target, {"x": 2})
     assert json.loads(target.read_text()) == {"x": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
     assert target.stat().st_mode & 0o044  # readable by others under the usual umask
@@ -65,9 +65,9 @@ def test_atomic_write_leaves_no_temp_files_and_keeps_the_umask(tmp_path: Path) -
 
 def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "a.json"
-    store.atomic_write_json(target, {"x": 1})
+    layout.atomic_write_json(target, {"x": 1})
     with pytest.raises(TypeError):
-        store.atomic_write_json(target, {"x": object()})
+        layout.atomic_write_json(target, {"x": object()})
     assert json.loads(target.read_text()) == {"x": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
@@ -77,10 +77,10 @@ def test_runptr_symlink_resolves(tmp_path: Path) -> None:
     run = tmp_path / "runs" / "run_1_job0"
     sweep.mkdir(parents=True)
     run.mkdir(parents=True)
-    store.write_runptr(sweep, 0, run)
+    runptrs.write_runptr(sweep, 0, run)
     link = sweep / "runptrs" / "0"
     assert link.is_symlink() and os.readlink(link) == "../../../runs/run_1_job0"
-    assert store.read_runptr(sweep, 0) == run.resolve()
+    assert jobfiles.read_runptr(sweep, 0) == run.resolve()
 
 
 def test_runptr_falls_back_to_a_text_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,17 +93,17 @@ def test_runptr_falls_back_to_a_text_file(tmp_path: Path, monkeypatch: pytest.Mo
     sweep.mkdir(parents=True)
     run.mkdir(parents=True)
     monkeypatch.setattr(os, "symlink", no_symlinks)
-    store.write_runptr(sweep, 0, run)
+    runptrs.write_runptr(sweep, 0, run)
     link = sweep / "runptrs" / "0"
     assert not link.is_symlink()
     assert link.read_text().strip() == "../../../runs/run_1_job0"
-    assert store.read_runptr(sweep, 0) == run.resolve()
+    assert jobfiles.read_runptr(sweep, 0) == run.resolve()
 
 
 def test_index_schema_is_checked(tmp_path: Path) -> None:
-    (tmp_path / store.INDEX_FILE).write_text('{"schema_version": 99, "sweep": {}, "jobs": []}')
+    (tmp_path / layout.INDEX_FILE).write_text('{"schema_version": 99, "sweep": {}, "jobs": []}')
     with pytest.raises(BadInput, match="newer"):
-        store.read_index(tmp_path)
-    (tmp_path / store.INDEX_FILE).write_text("{not json")
+        runs_index.read_index(tmp_path)
+    (tmp_path / layout.INDEX_FILE).write_text("{not json")
     with pytest.raises(BadInput, match="cannot read"):
-        store.read_index(tmp_path)
+        runs_index.read_index(tmp_path)

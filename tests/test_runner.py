@@ -19,8 +19,7 @@ import pytest
 
 from conftest import raw_status
 from sweeper_cli.launch import runner
-from sweeper_cli.store import jobfiles
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles, layout, run_files, runptrs
 
 RUNNER = Path(runner.__file__)
 
@@ -28,11 +27,11 @@ RUNNER = Path(runner.__file__)
 def make_job(tmp_path: Path, code: str, num: int = 0) -> Path:
     run_dir = tmp_path / f"run_job{num}"
     (run_dir / ".sweep").mkdir(parents=True)
-    store.atomic_write_json(
-        store.spec_path(run_dir),
+    layout.atomic_write_json(
+        layout.spec_path(run_dir),
         {"num": num, "argv": [sys.executable, "-c", code], "cwd": str(run_dir), "env": {"X": "1"}},
     )
-    store.write_status(run_dir, {"num": num, "state": "queued", "attempt": 0})
+    run_files.write_status(run_dir, {"num": num, "state": "queued", "attempt": 0})
     return run_dir
 
 
@@ -95,7 +94,7 @@ def test_runner_passes_env_and_cwd_and_captures_output(tmp_path: Path) -> None:
         "import os,sys; print(os.getcwd(), os.environ['X']); print('oops', file=sys.stderr)",
     )
     start(run_dir).wait(timeout=30)
-    assert store.log_path(run_dir).read_text().split() == [str(run_dir), "1", "oops"]
+    assert layout.log_path(run_dir).read_text().split() == [str(run_dir), "1", "oops"]
 
 
 def test_runner_announces_the_start_on_stdout(tmp_path: Path) -> None:
@@ -112,11 +111,11 @@ def test_second_attempt_keeps_the_first_output(tmp_path: Path) -> None:
     start(run_dir).wait(timeout=30)
     assert start(run_dir).wait(timeout=30) == jobfiles.EXIT_NOT_STARTED  # never twice by accident
     assert raw_status(run_dir)["attempt"] == 1
-    store.write_status(run_dir, {"num": 0, "state": "queued", "attempt": 1})  # as resume does
+    run_files.write_status(run_dir, {"num": 0, "state": "queued", "attempt": 1})  # as resume does
     start(run_dir).wait(timeout=30)
     assert raw_status(run_dir)["attempt"] == 2
     assert (run_dir / ".sweep" / "output.log.1").read_text() == "attempt\n"
-    assert store.log_path(run_dir).read_text() == "attempt\n"
+    assert layout.log_path(run_dir).read_text() == "attempt\n"
 
 
 def test_a_claim_left_by_a_dead_runner_never_blocks_the_job(tmp_path: Path) -> None:
@@ -138,18 +137,18 @@ def test_racing_runners_start_a_job_once(tmp_path: Path) -> None:
     runners = [start(run_dir, stderr=subprocess.DEVNULL) for _ in range(4)]
     codes = sorted(r.wait(timeout=30) for r in runners)
     assert codes == [0, 75, 75, 75]
-    assert store.log_path(run_dir).read_text() == "ran\n"
+    assert layout.log_path(run_dir).read_text() == "ran\n"
     assert raw_status(run_dir)["attempt"] == 1
 
 
 def test_a_cancel_request_keeps_the_job_from_starting(tmp_path: Path) -> None:
     run_dir = make_job(tmp_path, "print('ran')")
-    store.request_cancel(run_dir, 1, "cancelled by the user", {})
+    run_files.request_cancel(run_dir, 1, "cancelled by the user", {})
     done = subprocess.run([sys.executable, "-I", str(RUNNER), str(run_dir)], capture_output=True)
     assert done.returncode == jobfiles.EXIT_NOT_STARTED
     assert b"cancelled before it started" in done.stderr
     assert raw_status(run_dir)["state"] == "queued"  # the request is the record
-    assert not store.log_path(run_dir).exists() and jobfiles.highest_claim(run_dir / ".sweep") == 0
+    assert not layout.log_path(run_dir).exists() and jobfiles.highest_claim(run_dir / ".sweep") == 0
     assert "cancelled before it started" in (run_dir / ".sweep" / "runner.log").read_text()
 
 
@@ -157,7 +156,7 @@ def test_sigterm_with_a_cancel_request_is_cancelled(tmp_path: Path) -> None:
     run_dir = make_job(tmp_path, "import time; print('up', flush=True); time.sleep(60)")
     proc = start(run_dir)
     app = running_app(run_dir)
-    store.request_cancel(run_dir, 1, "cancelled by the user", {})
+    run_files.request_cancel(run_dir, 1, "cancelled by the user", {})
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)
     record = raw_status(run_dir)
@@ -188,12 +187,12 @@ def test_child_that_ignores_sigterm_is_killed_after_the_grace(tmp_path: Path) ->
     proc = start(run_dir, env={**os.environ, "THESIS_SWEEP_GRACE": "0.5"})
     wait_for(
         lambda: (
-            "up" in store.log_path(run_dir).read_text()
-            if store.log_path(run_dir).exists()
+            "up" in layout.log_path(run_dir).read_text()
+            if layout.log_path(run_dir).exists()
             else False
         )
     )
-    store.request_cancel(run_dir, 1, "cancelled by the user", {})
+    run_files.request_cancel(run_dir, 1, "cancelled by the user", {})
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=20)
     record = raw_status(run_dir)
@@ -213,8 +212,8 @@ def test_the_app_dies_with_its_runner(tmp_path: Path) -> None:
 def test_unstartable_command_fails_cleanly(tmp_path: Path) -> None:
     run_dir = tmp_path / "r"
     (run_dir / ".sweep").mkdir(parents=True)
-    store.atomic_write_json(
-        store.spec_path(run_dir), {"num": 0, "argv": ["/no/such/binary"], "cwd": None, "env": {}}
+    layout.atomic_write_json(
+        layout.spec_path(run_dir), {"num": 0, "argv": ["/no/such/binary"], "cwd": None, "env": {}}
     )
     assert start(run_dir, stderr=subprocess.DEVNULL).wait(timeout=30) == 127
     record = raw_status(run_dir)
@@ -234,9 +233,9 @@ def test_a_bad_job_spec_fails_the_job_with_the_reason(
 ) -> None:
     run_dir = make_job(tmp_path, "pass")
     if content is None:
-        store.spec_path(run_dir).unlink()
+        layout.spec_path(run_dir).unlink()
     else:
-        store.spec_path(run_dir).write_text(content)
+        layout.spec_path(run_dir).write_text(content)
     assert start(run_dir, stderr=subprocess.DEVNULL).wait(timeout=30) == jobfiles.EXIT_NO_INPUT
     record = raw_status(run_dir)
     assert record["state"] == "failed" and why in record["reason"]
@@ -303,7 +302,7 @@ def test_a_copy_of_the_runner_with_its_protocol_runs_a_cluster_job(
     for source in (RUNNER, Path(jobfiles.__file__)):
         shutil.copy(source, submit / source.name)
     run_dir = make_job(tmp_path, "print('ran')", num=3)
-    store.write_runptr(sweep, 3, run_dir)
+    runptrs.write_runptr(sweep, 3, run_dir)
     done = subprocess.run(
         [
             interpreter,
@@ -320,5 +319,5 @@ def test_a_copy_of_the_runner_with_its_protocol_runs_a_cluster_job(
     )
     assert done.returncode == 0, done.stderr
     assert raw_status(run_dir)["state"] == "succeeded"
-    assert store.log_path(run_dir).read_text() == "ran\n"
+    assert layout.log_path(run_dir).read_text() == "ran\n"
     assert sorted(os.listdir(submit)) == ["jobfiles.py", "runner.py"]  # no __pycache__/

@@ -10,7 +10,7 @@ import pytest
 from conftest import Project, raw_status
 from sweeper_cli.planning import sweep
 from sweeper_cli.project.settings import resolve
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles, layout
 
 
 def test_five_sweeps_in_the_same_second_get_five_folders(
@@ -27,13 +27,13 @@ def test_five_sweeps_in_the_same_second_get_five_folders(
     assert claims[0][0].name == "exp_20260301-093000_experiment"
     assert claims[1][0].name == "exp_20260301-093000.2_experiment"
     for sweep_dir, run_dirs in claims:
-        index = json.loads((sweep_dir / store.INDEX_FILE).read_text())
+        index = json.loads((sweep_dir / layout.INDEX_FILE).read_text())
         assert [project.outputs / j["run_dir"] for j in index["jobs"]] == list(run_dirs)
-        assert (sweep_dir / store.MULTIRUN_FILE).is_file()  # complete
+        assert (sweep_dir / layout.MULTIRUN_FILE).is_file()  # complete
         for num, run_dir in enumerate(run_dirs):
-            assert store.read_runptr(sweep_dir, num) == run_dir
+            assert jobfiles.read_runptr(sweep_dir, num) == run_dir
             assert raw_status(run_dir)["state"] == "queued"
-            spec = json.loads(store.spec_path(run_dir).read_text())
+            spec = json.loads(layout.spec_path(run_dir).read_text())
             assert f"hydra.run.dir='{run_dir}'" in spec["argv"]
             assert spec["env"]["THESIS_SWEEP_RUN_DIR"] == str(run_dir)
 
@@ -50,7 +50,7 @@ def test_index_records_provenance(project: Project, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(project.root)
     settings = resolve({}, environ={}, cwd=project.root)
     sweep_dir, _ = sweep.create(sweep.prepare(settings, ["seed=1"]), "local", argv=["x", "seed=1"])
-    info = json.loads((sweep_dir / store.INDEX_FILE).read_text())["sweep"]
+    info = json.loads((sweep_dir / layout.INDEX_FILE).read_text())["sweep"]
     assert info["argv"] == ["x", "seed=1"] and info["overrides"] == ["seed=1"]
     assert info["app"][1:] == ["-m", "thesis_ml.train"] and info["backend"] == "local"
     assert info["version_base"] == "1.3" and info["cwd"] == str(project.root)

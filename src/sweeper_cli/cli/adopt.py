@@ -10,7 +10,7 @@ import typer
 
 from sweeper_cli.cli.console import stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import locks
 
 if TYPE_CHECKING:  # the core is imported when the command runs, not at start-up
     from sweeper_cli.results.adopt import AdoptPlan
@@ -63,7 +63,7 @@ def adopt(
     folder = multirun_dir.expanduser().resolve()
     if not folder.is_dir():
         raise BadInput(f"{multirun_dir} is not a folder")
-    with store.folder_lock(folder, f"another thesis-sweep process is adopting {folder}"):
+    with locks.folder_lock(folder, f"another thesis-sweep process is adopting {folder}"):
         return _adopt(folder, dry_run, name, output_root, success_file)
 
 

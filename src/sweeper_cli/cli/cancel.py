@@ -9,7 +9,7 @@ from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.cli.render import search_line, status_json
 from sweeper_cli.errors import EXIT_OK
 from sweeper_cli.states import State
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import runs_index
 
 
 def cancel(
@@ -29,7 +29,7 @@ def cancel(
     sweep_dir = locate(sweep, output_root)
     nums = lifecycle.parse_job_list(",".join(jobs)) if jobs else None
     err = stderr()
-    if nums is None and "search" in store.read_index(sweep_dir).header.raw:
+    if nums is None and "search" in runs_index.read_index(sweep_dir).header.raw:
         view = lifecycle.stop_search(sweep_dir, "cancelled by the user")
         status.refresh_index(view)
         assert view.search is not None

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from sweeper_cli.project.settings import resolve
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import sweep_dirs
 
 SWEEP_ARG = typer.Argument(
     None, help="Sweep folder, its name or a unique part of it (default: the newest)."
@@ -47,7 +47,7 @@ def output_root_for(flag: str | None) -> Path:
 
 
 def locate(sweep: str | None, output_root: str | None) -> Path:
-    return store.find_sweep(output_root_for(output_root), sweep)
+    return sweep_dirs.find_sweep(output_root_for(output_root), sweep)
 
 
 def sweep_ref(sweep_dir: Path) -> str:

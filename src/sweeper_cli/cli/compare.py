@@ -18,7 +18,7 @@ from sweeper_cli.cli.escape import printable
 from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.results import compare as core
 from sweeper_cli.state.status import observe
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import layout
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -160,7 +160,7 @@ def compare(
     if csv_file == "-":
         sys.stdout.write(core.to_csv(table))
     elif csv_file is not None:
-        store.atomic_write_text(Path(csv_file), core.to_csv(table))
+        layout.atomic_write_text(Path(csv_file), core.to_csv(table))
     if plot_file is not None and axes is not None:
         from sweeper_cli.results import plot
 

@@ -58,7 +58,7 @@ def launch(
     as_json: bool,
 ) -> int:
     """Run `refs` through the backend and print the outcome. The caller holds the
-    sweep's launch lock (`store.launch_lock`)."""
+    sweep's launch lock (`locks.launch_lock`)."""
     stopped: KeyboardInterrupt | None = None
     with Reporter(len(refs), labels, stderr()) as reporter:
         try:

@@ -12,7 +12,7 @@ from sweeper_cli.cli.render import JSON_SCHEMA_VERSION
 from sweeper_cli.errors import SweepError
 from sweeper_cli.state.status import SweepView, observe
 from sweeper_cli.states import State
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import layout, sweep_dirs
 
 
 def causes(view: SweepView) -> dict[str, int]:
@@ -34,9 +34,9 @@ def _search(view: SweepView) -> dict[str, Any]:
 def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
     """List the sweeps under the output root with their counts per state."""
     rows: list[dict[str, Any]] = []
-    for sweep_dir in store.list_sweeps(output_root_for(output_root), complete_only=False):
-        if not (sweep_dir / store.INDEX_FILE).exists():
-            if store.is_complete(sweep_dir):
+    for sweep_dir in sweep_dirs.list_sweeps(output_root_for(output_root), complete_only=False):
+        if not (sweep_dir / layout.INDEX_FILE).exists():
+            if sweep_dirs.is_complete(sweep_dir):
                 why = f"a Hydra multirun folder (thesis-sweep adopt {sweep_dir} takes it in)"
             else:
                 why = (
@@ -60,7 +60,7 @@ def list_sweeps(output_root: str = OUTPUT_ROOT, as_json: bool = JSON) -> int:
                 "jobs": len(view.jobs),
                 "counts": view.counts(),
                 "causes": causes(view),
-                "complete": store.is_complete(sweep_dir),
+                "complete": sweep_dirs.is_complete(sweep_dir),
                 "search": None if view.search is None else _search(view),
                 "dir": str(sweep_dir),
             }

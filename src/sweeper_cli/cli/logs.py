@@ -12,12 +12,12 @@ import typer
 from sweeper_cli.cli.common import OUTPUT_ROOT, locate
 from sweeper_cli.errors import BadInput
 from sweeper_cli.states import State
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import layout, run_files, runptrs, runs_index, submissions
 
 
 def _state(run_dir: Path) -> str:
     try:
-        return store.read_status(run_dir).state.value
+        return run_files.read_status(run_dir).state.value
     except (OSError, ValueError):
         return State.LOST.value
 
@@ -48,11 +48,11 @@ def _write(data: bytes, tail: int | None) -> None:
     sys.stdout.flush()
 
 
-def _scheduler_files(sweep_dir: Path, index: store.Index, num: int) -> list[Path]:
+def _scheduler_files(sweep_dir: Path, index: runs_index.Index, num: int) -> list[Path]:
     """The scheduler's output files of the newest submission that held job `num`."""
     from sweeper_cli.launch.backends.cluster import scheduler_logs
 
-    held = [s for s in store.read_submissions(sweep_dir, index) if num in s.job_ids]
+    held = [s for s in submissions.read_submissions(sweep_dir, index) if num in s.job_ids]
     if not held:
         return []
     newest = held[-1]
@@ -84,14 +84,14 @@ def logs(
     sweep = target[0] if len(target) == 2 else None
     job = int(target[-1])
     sweep_dir = locate(sweep, output_root)
-    index = store.read_index(sweep_dir)
-    found = [d for entry, d in store.job_dirs(index, sweep_dir) if entry.num == job]
+    index = runs_index.read_index(sweep_dir)
+    found = [d for entry, d in runptrs.job_dirs(index, sweep_dir) if entry.num == job]
     if not found:
         raise BadInput(f"no job {job} in {sweep_dir.name} (jobs 0-{len(index.jobs) - 1})")
     run_dir = found[0]
     if run_dir is None:
         raise BadInput(f"job {job} has no run dir on record")
-    log = store.log_path(run_dir)
+    log = layout.log_path(run_dir)
     if scheduler or (not log.exists() and not follow):
         files = [f for f in _scheduler_files(sweep_dir, index, job) if f.exists()]
         if files:

@@ -24,9 +24,9 @@ def remove(
     (default: the newest).
     """
     from sweeper_cli.state import lifecycle
-    from sweeper_cli.store import layout as store
+    from sweeper_cli.store import locks, sweep_dirs
 
-    sweep_dir = store.find_sweep(output_root_for(output_root), sweep, complete_only=False)
+    sweep_dir = sweep_dirs.find_sweep(output_root_for(output_root), sweep, complete_only=False)
     removal = lifecycle.plan_removal(sweep_dir)
     if removal.busy:
         busy = ", ".join(map(str, removal.busy[:10]))
@@ -46,7 +46,7 @@ def remove(
         err.print(f"{verb} {run_dir}: {why}", highlight=False, markup=False)
     if dry_run:
         return EXIT_OK
-    store.require_writable(sweep_dir.parent, "remove the sweep")
+    locks.require_writable(sweep_dir.parent, "remove the sweep")
     if not yes:
         if not sys.stdin.isatty():
             raise BadInput(f"remove deletes {what}: add --yes to confirm")

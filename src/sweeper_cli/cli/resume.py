@@ -27,7 +27,7 @@ from sweeper_cli.project.profiles import Profile, choose, with_resources
 from sweeper_cli.state import status
 from sweeper_cli.state.status import JobView, SweepView
 from sweeper_cli.states import Cause
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import locks, runs_index, sweep_dirs
 
 
 def resume(
@@ -86,7 +86,7 @@ def resume(
     nums = lifecycle.parse_job_list(only)
     settings = resolve({"warm": warm})
     err = stderr()
-    if "search" in store.read_index(sweep_dir).header.raw:
+    if "search" in runs_index.read_index(sweep_dir).header.raw:
         if nums is not None or any((failed_only, cause, fail_fast, force)):
             raise BadInput(
                 "a search resumes as a whole: --only, --failed-only, --cause, --fail-fast "
@@ -96,7 +96,7 @@ def resume(
         return _resume_search(
             sweep_dir, settings, flags, (memory, time_limit, cpus), wait, strict, dry_run, as_json
         )
-    with store.launch_lock(sweep_dir):
+    with locks.launch_lock(sweep_dir):
         view = status.observe(sweep_dir)
         header = view.header
         if header.adopted:
@@ -126,7 +126,7 @@ def resume(
         for job, why in choice.skipped:
             if nums is not None or why != "succeeded":
                 err.print(f"job {job.num}: skipped, {why}", highlight=False)
-        complete = store.is_complete(sweep_dir)
+        complete = sweep_dirs.is_complete(sweep_dir)
         if not choice.relaunch and complete:
             err.print(f"nothing to resume in {sweep_dir.name}", highlight=False)
             status.refresh_index(view)
@@ -151,7 +151,7 @@ def resume(
                 asked = ", ".join(f"{k} {v}" for k, v in _asked(profile).items()) or "defaults"
                 err.print(f"with resources: {asked}", highlight=False)
             return EXIT_OK
-        store.require_writable(sweep_dir, "resume")
+        locks.require_writable(sweep_dir, "resume")
         for job in choice.relaunch:
             if job.num in needed:
                 lifecycle.rebuild(view, job)
@@ -276,7 +276,7 @@ def _resume_search(
     if dry_run:
         err.print(f"would {doing}", highlight=False)
         return EXIT_OK
-    store.require_writable(sweep_dir, "resume")
+    locks.require_writable(sweep_dir, "resume")
     before = search_files_options(sweep_dir)
     profile = _profile(view, list(view.jobs), profile_name)
     profile = with_resources(profile, memory=memory, time=time_limit, cpus=cpus)

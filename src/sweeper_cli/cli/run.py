@@ -13,7 +13,7 @@ from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.project.profiles import choose
 from sweeper_cli.project.settings import resolve
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import locks
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -178,7 +178,7 @@ def run(
         sweep_dir, run_dirs = sweep.create(prepared, runner.name, profile=chosen.as_json())
         refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, run_dirs, strict=True)]
         labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
-        with store.launch_lock(sweep_dir):
+        with locks.launch_lock(sweep_dir):
             err.print(f"sweep {sweep_dir}  ({len(run_dirs)} jobs)", highlight=False, markup=False)
             if runner.name == "local":
                 return launch(runner, sweep_dir, refs, labels, as_json)

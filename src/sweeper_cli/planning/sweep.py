@@ -27,8 +27,15 @@ from sweeper_cli.planning.plan import Plan, hydra_quote, multirun_yaml, plan_swe
 from sweeper_cli.project.app import Target, resolve_target
 from sweeper_cli.project.settings import Settings
 from sweeper_cli.states import State
-from sweeper_cli.store import layout as store
-from sweeper_cli.store import provenance, search_files
+from sweeper_cli.store import (
+    jobfiles,
+    layout,
+    owners,
+    provenance,
+    runptrs,
+    runs_index,
+    search_files,
+)
 from sweeper_cli.store.jobfiles import hostname, start_ticks
 
 
@@ -159,7 +166,7 @@ def job_spec(
         "THESIS_SWEEP_RUN_DIR": str(run_dir),
     }
     return {
-        "schema_version": store.SCHEMA_VERSION,
+        "schema_version": runs_index.SCHEMA_VERSION,
         "num": num,
         "argv": argv,
         "cwd": template["cwd"],
@@ -194,14 +201,16 @@ def write_job(
 ) -> None:
     """Make one job's run dir files (the run dir itself exists): its owner record, job.json,
     status, runptr."""
-    meta = store.sweep_meta(run_dir)
+    meta = layout.sweep_meta(run_dir)
     meta.mkdir(exist_ok=True)
-    store.write_owner(run_dir, sweep_dir)
+    owners.write_owner(run_dir, sweep_dir)
     spec = job_spec(template, name, sweep_dir, num, overrides, run_dir)
-    store.atomic_write_bytes(store.spec_path(run_dir), store.json_bytes(spec), durable=False)
-    record = {"schema_version": store.STATUS_SCHEMA_VERSION, **queued_record(num, 0, 0)}
-    store.atomic_write_bytes(store.status_path(run_dir), store.json_bytes(record), durable=False)
-    store.write_runptr(sweep_dir, num, run_dir)
+    jobfiles.atomic_write_bytes(layout.spec_path(run_dir), layout.json_bytes(spec), durable=False)
+    record = {"schema_version": jobfiles.STATUS_SCHEMA_VERSION, **queued_record(num, 0, 0)}
+    jobfiles.atomic_write_bytes(
+        layout.status_path(run_dir), layout.json_bytes(record), durable=False
+    )
+    runptrs.write_runptr(sweep_dir, num, run_dir)
 
 
 def _candidates(prepared: Prepared) -> Iterator[Naming]:
@@ -250,7 +259,7 @@ def _index(
             # each trial's run folder: the sweep's names with the job number to fill in
             "run_folder": names.run_pattern.format(ts=names.stamp, name=names.name, num="{num}"),
         }
-    return {"schema_version": store.SCHEMA_VERSION, "sweep": sweep, "jobs": jobs}
+    return {"schema_version": runs_index.SCHEMA_VERSION, "sweep": sweep, "jobs": jobs}
 
 
 class _Clash(Exception):
@@ -299,9 +308,9 @@ def _fill(
     run_dirs: Sequence[Path],
     made: list[Path],
 ) -> None:
-    store.write_index(sweep_dir, index)
+    runs_index.write_index(sweep_dir, index)
     if prepared.plan.search is not None:
-        (sweep_dir / store.RUNPTRS).mkdir()  # its index lock (trials come later)
+        (sweep_dir / layout.RUNPTRS).mkdir()  # its index lock (trials come later)
         (sweep_dir / search_files.SEARCH_DIR).mkdir()
     template, name = index["sweep"]["job_template"], index["sweep"]["name"]
     for job, run_dir in zip(prepared.plan.jobs, run_dirs, strict=True):
@@ -312,7 +321,7 @@ def _fill(
         made.append(run_dir)
         write_job(template, name, sweep_dir, job.num, job.overrides, run_dir)
     text = multirun_yaml(prepared.plan, sweep_dir)
-    store.atomic_write_text(sweep_dir / store.MULTIRUN_FILE, text)
+    layout.atomic_write_text(sweep_dir / layout.MULTIRUN_FILE, text)
 
 
 def _undo(sweep_dir: Path, made: Sequence[Path]) -> None:
@@ -344,5 +353,5 @@ def add_trials(
         }
         for (num, overrides), run_dir in zip(trials, made, strict=True)
     ]
-    store.add_jobs(sweep_dir, entries)
+    runs_index.add_jobs(sweep_dir, entries)
     return made

@@ -34,7 +34,7 @@ from sweeper_cli.errors import BadInput
 from sweeper_cli.planning.naming import TIMESTAMP_FORMAT, Naming, check_name, timestamp
 from sweeper_cli.results import moves, writers
 from sweeper_cli.states import State
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles, layout, owners, run_files, runptrs, runs_index
 from sweeper_cli.store.jobfiles import hostname
 
 PLAN_FILE = "adopt-plan.json"
@@ -147,9 +147,9 @@ def swept_keys(arguments: Sequence[str]) -> list[str] | None:
 
 def read_multirun(folder: Path) -> tuple[dict[str, Any], list[str]]:
     """The index's sweep fields that multirun.yaml tells, and notes for the user."""
-    doc = _yaml(folder / store.MULTIRUN_FILE)
+    doc = _yaml(folder / layout.MULTIRUN_FILE)
     if not isinstance(doc, dict) or not isinstance(doc.get("hydra"), dict):
-        raise BadInput(f"{folder / store.MULTIRUN_FILE} is not a Hydra multirun.yaml")
+        raise BadInput(f"{folder / layout.MULTIRUN_FILE} is not a Hydra multirun.yaml")
     task = [str(o) for o in _get(doc, "hydra.overrides.task") or []]
     hydra_overrides = [str(o) for o in _get(doc, "hydra.overrides.hydra") or []]
     params = {str(k): str(v) for k, v in (_get(doc, "hydra.sweeper.params") or {}).items()}
@@ -264,7 +264,7 @@ def _name_and_stamp(folder: Path, name: str | None) -> tuple[str, str, datetime]
         created = datetime.strptime(stamp.split(".")[0], TIMESTAMP_FORMAT).astimezone()
         chosen = name or match["name"]
     else:  # not thesis-sweep-like: multirun.yaml's mtime (the folder's changes as jobs leave)
-        created = datetime.fromtimestamp((folder / store.MULTIRUN_FILE).stat().st_mtime)
+        created = datetime.fromtimestamp((folder / layout.MULTIRUN_FILE).stat().st_mtime)
         created = created.astimezone()
         stamp = timestamp(created)
         chosen = name or folder.name
@@ -297,10 +297,10 @@ def plan_adoption(
     folder = folder.expanduser().resolve()
     if not folder.is_dir():
         raise BadInput(f"{folder} is not a folder")
-    if not (folder / store.MULTIRUN_FILE).is_file():
+    if not (folder / layout.MULTIRUN_FILE).is_file():
         raise BadInput(f"{folder} is not a Hydra multirun folder: it has no multirun.yaml")
-    if (folder / store.INDEX_FILE).exists():
-        raise BadInput(f"{folder} already has a {store.INDEX_FILE}: it is a thesis-sweep sweep")
+    if (folder / layout.INDEX_FILE).exists():
+        raise BadInput(f"{folder} already has a {layout.INDEX_FILE}: it is a thesis-sweep sweep")
     jobs_found = job_folders(folder)
     if not jobs_found:
         raise BadInput(
@@ -322,7 +322,7 @@ def plan_adoption(
         rel = os.path.relpath(target, root)
         jobs.append(AdoptJob(num, job_dir.name, rel, overrides, state.value, reason, start, end))
     job_names = {job_dir.name for _, job_dir in jobs_found}
-    left = sorted(e for e in os.listdir(folder) if e not in job_names | {store.MULTIRUN_FILE})
+    left = sorted(e for e in os.listdir(folder) if e not in job_names | {layout.MULTIRUN_FILE})
     return AdoptPlan(
         multirun_dir=str(folder),
         output_root=str(root),
@@ -353,7 +353,7 @@ def saved_plan(folder: Path) -> AdoptPlan | None:
     if not path.is_file():
         return None
     try:
-        data = store.read_json(path)
+        data = jobfiles.read_json(path)
         if data.get("schema_version") != PLAN_SCHEMA:
             raise ValueError(f"schema_version {data.get('schema_version')!r}")
         return AdoptPlan.from_json(data)
@@ -377,7 +377,7 @@ def check_resumable(plan: AdoptPlan) -> None:
 
 
 def write_plan(plan: AdoptPlan) -> None:
-    store.atomic_write_json(plan.folder / PLAN_FILE, plan.to_json())
+    layout.atomic_write_json(plan.folder / PLAN_FILE, plan.to_json())
 
 
 def move_job(plan: AdoptPlan, job: AdoptJob) -> str:
@@ -422,7 +422,7 @@ def index_of(plan: AdoptPlan, argv: Sequence[str]) -> dict[str, Any]:
     meta = dict(plan.sweep)
     hydra_version = meta.pop("hydra_version", None)
     return {
-        "schema_version": store.SCHEMA_VERSION,
+        "schema_version": runs_index.SCHEMA_VERSION,
         "sweep": {
             "id": plan.folder.name,
             "name": plan.name,
@@ -452,12 +452,12 @@ def finish(plan: AdoptPlan, argv: Sequence[str]) -> None:
     """Status files, runptrs, the index, then delete the plan (each step idempotent)."""
     for job in plan.jobs:
         target = plan.target(job)
-        store.sweep_meta(target).mkdir(exist_ok=True)
-        store.write_owner(target, plan.folder)
-        store.write_status(target, _status_record(plan, job))
+        layout.sweep_meta(target).mkdir(exist_ok=True)
+        owners.write_owner(target, plan.folder)
+        run_files.write_status(target, _status_record(plan, job))
     for job in plan.jobs:
-        store.write_runptr(plan.folder, job.num, plan.target(job))
-    store.write_index(plan.folder, index_of(plan, argv))
+        runptrs.write_runptr(plan.folder, job.num, plan.target(job))
+    runs_index.write_index(plan.folder, index_of(plan, argv))
     with contextlib.suppress(FileNotFoundError):
         (plan.folder / PLAN_FILE).unlink()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.results.compare import Comparison, as_number, missing
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles
 
 INSTALL_HINT = "pip install 'thesis-sweep[plot]'"
 
@@ -166,5 +166,5 @@ def draw(table: Comparison, axes: Axes, path: Path) -> int:
         ax.legend(title=None, fontsize="small")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=120)
-    store.atomic_write_bytes(path, buffer.getvalue())
+    jobfiles.atomic_write_bytes(path, buffer.getvalue())
     return drawn

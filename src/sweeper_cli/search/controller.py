@@ -33,8 +33,7 @@ from sweeper_cli.errors import EXIT_BACKEND, BadInput, SweepError, Terminated
 from sweeper_cli.launch.backends.base import Event, JobRef
 from sweeper_cli.state import status
 from sweeper_cli.states import State
-from sweeper_cli.store import layout as store
-from sweeper_cli.store import search_files
+from sweeper_cli.store import jobfiles, layout, locks, run_files, runs_index, search_files
 from sweeper_cli.store.jobfiles import hostname, start_ticks
 from sweeper_cli.store.search_files import CANCELLED, FINISHED, RUNNING, STOPPED
 
@@ -110,7 +109,7 @@ class Controller:
     def __init__(self, sweep_dir: Path, options: dict[str, Any]) -> None:
         self.sweep_dir = sweep_dir
         self.options = options
-        self.index = store.read_index(sweep_dir)
+        self.index = runs_index.read_index(sweep_dir)
         self.header = self.index.header
         record = self.header.raw.get("search")
         if not isinstance(record, dict):
@@ -204,7 +203,7 @@ class Controller:
             results = {"name": "optuna", "solutions": front}
             say(f"{len(front)} Pareto-optimal trial(s)")
         text = OmegaConf.to_yaml(OmegaConf.create(results))
-        store.atomic_write_text(self.sweep_dir / search_files.RESULTS_FILE, text)
+        layout.atomic_write_text(self.sweep_dir / search_files.RESULTS_FILE, text)
         self.report(FINISHED, None, study)
         return 0
 
@@ -287,7 +286,7 @@ class Controller:
     def save_sampler(self, study: Any) -> None:
         path = search_files.folder(self.sweep_dir) / search_files.SAMPLER_FILE
         try:
-            store.atomic_write_bytes(path, pickle.dumps(study.sampler))
+            jobfiles.atomic_write_bytes(path, pickle.dumps(study.sampler))
         except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
             say(f"sampler state not saved ({type(exc).__name__}): a resume samples afresh")
 
@@ -410,7 +409,7 @@ class Controller:
     def refuse(self, item: Item, job: status.JobView, problem: str) -> None:
         """A trial whose config does not compose fails without running, in Hydra's words."""
         assert job.run_dir is not None
-        store.write_status(
+        run_files.write_status(
             job.run_dir,
             {
                 "num": job.num,
@@ -559,7 +558,7 @@ def main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # detached: a closed terminal is no reason
     say(f"controller {os.getpid()} on {hostname()} for {sweep_dir}")
     try:
-        with store.launch_lock(sweep_dir):
+        with locks.launch_lock(sweep_dir):
             controller = Controller(sweep_dir, options)
             try:
                 return controller.run()

@@ -15,7 +15,16 @@ from sweeper_cli.errors import BadInput
 from sweeper_cli.launch.backends.base import JobRef
 from sweeper_cli.state.status import JobView, SweepView, observe, stray_run_dir
 from sweeper_cli.states import Cause, State
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import (
+    jobfiles,
+    layout,
+    locks,
+    owners,
+    run_files,
+    runptrs,
+    runs_index,
+    sweep_dirs,
+)
 from sweeper_cli.store.jobfiles import GRACE_SECONDS, highest_claim, hostname, now_iso
 
 RESUMABLE = frozenset({State.FAILED, State.CANCELLED, State.LOST})
@@ -30,7 +39,7 @@ def untouchable(view: SweepView, job: JobView) -> str | None:
     why = stray_run_dir(job.run_dir, (view.output_root, view.output_root.resolve()))
     if why is not None:
         return why
-    other = store.foreign_owner(job.run_dir, view.sweep_dir) if job.run_dir.is_dir() else None
+    other = owners.foreign_owner(job.run_dir, view.sweep_dir) if job.run_dir.is_dir() else None
     if other is not None:
         return f"its run dir belongs to the sweep {other} (is this sweep folder a copy?)"
     return None
@@ -152,7 +161,7 @@ def repairs(view: SweepView, jobs: Iterable[JobView]) -> dict[int, str]:
             needed[job.num] = "run dir"
             continue
         try:
-            spec = store.read_json(store.spec_path(job.run_dir))
+            spec = jobfiles.read_json(layout.spec_path(job.run_dir))
             if not isinstance(spec, dict) or not isinstance(spec.get("argv"), list):
                 raise ValueError
         except (OSError, ValueError):
@@ -184,15 +193,15 @@ def requeue(job: JobView, after_submission: int) -> None:
     from sweeper_cli.planning.sweep import queued_record
 
     assert job.run_dir is not None
-    store.withdraw_cancel(job.run_dir)
-    attempt = max(job.attempts, highest_claim(store.sweep_meta(job.run_dir)))
+    run_files.withdraw_cancel(job.run_dir)
+    attempt = max(job.attempts, highest_claim(layout.sweep_meta(job.run_dir)))
     previous = {
         "state": job.state.value,
         "exit_code": job.exit_code,
         "signal": job.signal,
         "reason": job.reason,
     }
-    store.write_status(
+    run_files.write_status(
         job.run_dir, queued_record(job.num, attempt, after_submission, previous=previous)
     )
 
@@ -203,9 +212,9 @@ def complete_creation(view: SweepView, plan: Any) -> None:
 
     for job in view.jobs:
         if job.run_dir is not None and job.run_dir.is_dir():
-            store.write_runptr(view.sweep_dir, job.num, job.run_dir)
+            runptrs.write_runptr(view.sweep_dir, job.num, job.run_dir)
     text = multirun_yaml(plan, view.sweep_dir)
-    store.atomic_write_text(view.sweep_dir / store.MULTIRUN_FILE, text)
+    layout.atomic_write_text(view.sweep_dir / layout.MULTIRUN_FILE, text)
 
 
 # --- cancel ------------------------------------------------------------------------------
@@ -235,13 +244,13 @@ def cancel(
         assert job.run_dir is not None
         if backend.name == "local" and job.state is State.RUNNING and job.host != here:
             raise BadInput(f"job {job.num} runs on {job.host}; cancel it from that host")
-        store.require_writable(store.sweep_meta(job.run_dir), f"cancel job {job.num}")
+        locks.require_writable(layout.sweep_meta(job.run_dir), f"cancel job {job.num}")
     by = {"by": {"host": here, "pid": os.getpid()}, "time": now_iso()}
     refs = []
     for job in targets:
         assert job.run_dir is not None
-        upto = max(job.attempts, highest_claim(store.sweep_meta(job.run_dir))) + 1
-        store.request_cancel(job.run_dir, upto, reason, by)
+        upto = max(job.attempts, highest_claim(layout.sweep_meta(job.run_dir))) + 1
+        run_files.request_cancel(job.run_dir, upto, reason, by)
         refs.append(JobRef(job.num, job.run_dir, job.scheduler_id))
     backend.cancel(sweep_dir, refs)
     wanted = {job.num for job in targets}
@@ -265,7 +274,7 @@ def stop_search(sweep_dir: Path, reason: str) -> SweepView:
     from sweeper_cli.store import search_files
 
     by = {"by": {"host": hostname(), "pid": os.getpid()}, "time": now_iso()}
-    store.require_writable(search_files.folder(sweep_dir), "stop the search")
+    locks.require_writable(search_files.folder(sweep_dir), "stop the search")
     search_files.request_stop(sweep_dir, reason, by)
     view = observe(sweep_dir)
     search = view.search
@@ -298,22 +307,22 @@ class Removal:
 def _whose(run_dir: Path, sweep_dir: Path, root: Path) -> str | None:
     """Why `remove` leaves a run dir alone, or None when it is this sweep's to delete: it
     must lie inside the output root and say that it belongs to this sweep."""
-    if not (store.inside(run_dir, root) or store.inside(run_dir, root.resolve())):
+    if not (owners.inside(run_dir, root) or owners.inside(run_dir, root.resolve())):
         return f"outside the sweep's output root {root}"
-    owner = store.owner_of(run_dir)
+    owner = owners.owner_of(run_dir)
     if owner is None:
         # A run dir made by a creation killed before it wrote anything: nothing to lose.
         return None if _holds_nothing(run_dir) else "it does not say which sweep it belongs to"
-    other = store.foreign_owner(run_dir, sweep_dir)
+    other = owners.foreign_owner(run_dir, sweep_dir)
     return None if other is None else f"it belongs to the sweep {other}"
 
 
 def _holds_nothing(run_dir: Path) -> bool:
     """Whether a run dir holds nothing but an empty `.sweep/` (or a temp file in it)."""
     try:
-        if set(os.listdir(run_dir)) - {store.sweep_meta(run_dir).name}:
+        if set(os.listdir(run_dir)) - {layout.sweep_meta(run_dir).name}:
             return False
-        meta = store.sweep_meta(run_dir)
+        meta = layout.sweep_meta(run_dir)
         return not meta.exists() or all(name.startswith(".") for name in os.listdir(meta))
     except OSError:
         return False
@@ -321,16 +330,16 @@ def _holds_nothing(run_dir: Path) -> bool:
 
 def plan_removal(sweep_dir: Path) -> Removal:
     """Everything a sweep owns on disk: its folder and the run dirs that are its own."""
-    index: store.Index | None = None
-    if (sweep_dir / store.INDEX_FILE).exists():
-        index = store.read_index(sweep_dir)
-    elif store.is_complete(sweep_dir) or any(
+    index: runs_index.Index | None = None
+    if (sweep_dir / layout.INDEX_FILE).exists():
+        index = runs_index.read_index(sweep_dir)
+    elif sweep_dirs.is_complete(sweep_dir) or any(
         not name.startswith(".") for name in os.listdir(sweep_dir)
     ):
         raise BadInput(f"{sweep_dir} is not a thesis-sweep sweep (no runs_index.json)")
     root = index.header.output_root if index is not None else sweep_dir.parent.parent
     owned, left = set(), []
-    pointed = set(store.runptrs(sweep_dir).values())
+    pointed = set(runptrs.read_runptrs(sweep_dir).values())
     jobs = index.jobs if index is not None else []
     recorded = {Path(os.path.realpath(root / j.run_dir)) for j in jobs if j.run_dir}
     for run_dir in pointed | recorded:

@@ -19,8 +19,18 @@ from typing import Any
 from sweeper_cli.launch.backends.base import Observation
 from sweeper_cli.state.decide import JobFacts, decide, launcher_alive
 from sweeper_cli.states import ORDER, Cause, State
-from sweeper_cli.store import layout as store
-from sweeper_cli.store import records, search_files
+from sweeper_cli.store import (
+    layout,
+    locks,
+    owners,
+    records,
+    run_files,
+    runptrs,
+    runs_index,
+    search_files,
+    submissions,
+    sweep_dirs,
+)
 from sweeper_cli.store.jobfiles import cancel_request, highest_claim, hostname, is_alive
 
 Alive = Callable[[int, "int | None"], bool]
@@ -161,7 +171,7 @@ def observe_search(sweep_dir: Path, header: records.SweepHeader, alive: Alive) -
         found = search_files.read_state(sweep_dir)
     except (OSError, ValueError) as exc:
         return replace(base, state="interrupted", reason=f"search/state.json: {exc}")
-    holder = store.launching(sweep_dir)
+    holder = locks.launching(sweep_dir)
     if found is None:
         if holder is not None and launcher_alive(holder, hostname(), alive):
             return replace(base, state="starting", reason=None)
@@ -186,7 +196,7 @@ def observe_search(sweep_dir: Path, header: records.SweepHeader, alive: Alive) -
 @dataclass
 class SweepView:
     sweep_dir: Path
-    index: store.Index
+    index: runs_index.Index
     jobs: list[JobView] = field(default_factory=list)
     submissions: list[records.Submission] = field(default_factory=list)
     warning: str | None = None
@@ -243,7 +253,7 @@ def observe_job(
     if exists and not entry.problem:
         assert run_dir is not None
         try:
-            record = store.read_status(run_dir)
+            record = run_files.read_status(run_dir)
         except FileNotFoundError:
             problem = "status.json is missing"
         except OSError as exc:
@@ -256,10 +266,10 @@ def observe_job(
     if record is not None:
         assert run_dir is not None
         if record.state in (State.QUEUED, State.RUNNING):
-            cancel = cancel_request(store.sweep_meta(run_dir))
+            cancel = cancel_request(layout.sweep_meta(run_dir))
         if record.state is State.QUEUED:
-            latest = highest_claim(store.sweep_meta(run_dir))
-            next_claim = store.read_claim(run_dir, latest) if latest > record.attempt else None
+            latest = highest_claim(layout.sweep_meta(run_dir))
+            next_claim = run_files.read_claim(run_dir, latest) if latest > record.attempt else None
             if ctx.cluster:
                 scheduler_id = _scheduler_id(entry.num, record.after_submission, ctx.submissions)
                 submitted = scheduler_id is not None
@@ -301,7 +311,7 @@ def observe_job(
 def stray_run_dir(run_dir: Path | None, roots: Sequence[Path]) -> str | None:
     """Why a job's run dir (as its runptr or the index says) is none of the sweep's: it
     lies outside the sweep's output root. No command writes or deletes there."""
-    if run_dir is None or any(store.inside(run_dir, root) for root in roots):
+    if run_dir is None or any(owners.inside(run_dir, root) for root in roots):
         return None
     return (
         f"its run dir {run_dir} is outside the sweep's output root {roots[0]} (its runptr "
@@ -435,17 +445,17 @@ def observe(
     """The whole sweep as known from its files and, for cluster sweeps, its scheduler:
     asked now (`ask_scheduler`), or its earlier `answers` reused (polite polling).
     `only`: just these jobs (a search's batch among thousands of trials)."""
-    index = store.read_index(sweep_dir)
+    index = runs_index.read_index(sweep_dir)
     header = index.header
     here = hostname()
     now = datetime.now(timezone.utc)
-    complete = store.is_complete(sweep_dir)
+    complete = sweep_dirs.is_complete(sweep_dir)
     creating = not complete and header.creator is not None
     creating = creating and launcher_alive(header.creator, here, alive)
     cluster = header.backend != "local"
     view = SweepView(sweep_dir, index)
     if cluster:
-        view.submissions = store.read_submissions(sweep_dir, index)
+        view.submissions = submissions.read_submissions(sweep_dir, index)
     ctx = _Context(
         here=here,
         now=now,
@@ -456,12 +466,12 @@ def observe(
         launcher=header.launcher,
         submissions=view.submissions,
     )
-    pairs = store.job_dirs(index, sweep_dir)
+    pairs = runptrs.job_dirs(index, sweep_dir)
     if only is not None:
         pairs = [(entry, d) for entry, d in pairs if entry.num in only]
     roots = (header.output_root, header.output_root.resolve())
     view.jobs = [observe_job(entry, d, ctx, stray_run_dir(d, roots)) for entry, d in pairs]
-    holder = store.launching(sweep_dir)
+    holder = locks.launching(sweep_dir)
     view.launching = (
         holder is not None
         and holder.host == here
@@ -477,7 +487,7 @@ def observe(
 
 def refresh_index(view: SweepView) -> None:
     """Write the merged states into runs_index.json's cache, if they changed (best effort)."""
-    store.refresh_cache(view.sweep_dir, {job.num: job.cache() for job in view.jobs})
+    runs_index.refresh_cache(view.sweep_dir, {job.num: job.cache() for job in view.jobs})
 
 
 def sweep_exit_code(view: SweepView) -> int:
@@ -508,7 +518,7 @@ def last_meaningful_line(run_dir: Path | None, max_bytes: int = 16384) -> str | 
     if run_dir is None:
         return None
     try:
-        with store.log_path(run_dir).open("rb") as handle:
+        with layout.log_path(run_dir).open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             handle.seek(max(0, handle.tell() - max_bytes))
             tail = handle.read().decode("utf-8", errors="replace")

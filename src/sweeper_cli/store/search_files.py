@@ -21,8 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli.store import layout as store
-from sweeper_cli.store import records
+from sweeper_cli.store import layout, records
 from sweeper_cli.store.jobfiles import read_json
 
 SEARCH_DIR = "search"
@@ -139,11 +138,11 @@ def read_state(sweep_dir: Path) -> SearchState | None:
 def write_state(sweep_dir: Path, doc: dict[str, Any]) -> None:
     doc = {"schema_version": STATE_SCHEMA_VERSION, **doc}
     doc["updated"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    store.atomic_write_json(folder(sweep_dir) / STATE_FILE, doc)
+    layout.atomic_write_json(folder(sweep_dir) / STATE_FILE, doc)
 
 
 def request_stop(sweep_dir: Path, reason: str, by: dict[str, Any]) -> None:
-    store.atomic_write_json(folder(sweep_dir) / STOP_FILE, {"reason": reason, **by})
+    layout.atomic_write_json(folder(sweep_dir) / STOP_FILE, {"reason": reason, **by})
 
 
 def stop_request(sweep_dir: Path) -> str | None:

@@ -22,10 +22,9 @@ from sweeper_cli.launch.backends.jobscript import (
 )
 from sweeper_cli.project.profiles import Profile
 from sweeper_cli.states import State
-from sweeper_cli.store import jobfiles
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles, layout, run_files, submissions
 
-SUBMIT_DIR = store.SUBMIT_DIR
+SUBMIT_DIR = layout.SUBMIT_DIR
 # A job the scheduler does not know and that never reported is lost only after this many
 # seconds since its submission: schedulers take a moment to list a fresh submission.
 LOST_GRACE = float(os.environ.get("THESIS_SWEEP_LOST_GRACE", "120"))
@@ -140,20 +139,20 @@ class ClusterBackend:
         logs.mkdir(parents=True, exist_ok=True)  # Slurm does not create it
         # The protocol first: a runner copy never stands without the module it loads.
         for name, source in ((PROTOCOL_COPY, jobfiles.__file__), (RUNNER_COPY, runner.__file__)):
-            store.atomic_write_bytes(submit_dir / name, Path(source).read_bytes())
+            jobfiles.atomic_write_bytes(submit_dir / name, Path(source).read_bytes())
         script = write_job_script(
             submit_dir, render_job_script(self.profile, self.python, sweep_dir)
         )
-        tag = len(store.read_submissions(sweep_dir)) + 1
+        tag = len(submissions.read_submissions(sweep_dir)) + 1
         nums = [job.num for job in jobs]
         files = self.render(submit_dir, script, nums, tag, logs)
         try:
             for name, text in files.items():
-                store.atomic_write_text(submit_dir / name, text)
+                layout.atomic_write_text(submit_dir / name, text)
             submission = self.submit(submit_dir, files, nums)
         except Exception as exc:
             for job in jobs:  # never launched: say so, so `resume` can retry them
-                store.write_status(
+                run_files.write_status(
                     job.run_dir,
                     {
                         "num": job.num,
@@ -163,7 +162,7 @@ class ClusterBackend:
                     },
                 )
             raise
-        store.record_submission(
+        submissions.record_submission(
             sweep_dir,
             {
                 "scheduler_id": submission.scheduler_id,
@@ -190,6 +189,6 @@ class ClusterBackend:
 
 def _attempt(run_dir: Path) -> int:
     try:
-        return store.read_status(run_dir).attempt
+        return run_files.read_status(run_dir).attempt
     except (OSError, ValueError):
         return 0

@@ -89,9 +89,9 @@ def check_setup(profile: Profile) -> None:
 
 
 def write_job_script(submit_dir: Path, text: str) -> Path:
-    from sweeper_cli.store import layout as store
+    from sweeper_cli.store import layout
 
     path = submit_dir / JOB_SCRIPT
-    store.atomic_write_text(path, text)
+    layout.atomic_write_text(path, text)
     path.chmod(0o755)
     return path

@@ -28,8 +28,7 @@ from sweeper_cli.launch.backends.base import Event, EventSink, JobRef, Observati
 from sweeper_cli.launch.gpus import GpuPool
 from sweeper_cli.launch.warm import EarlyServer, WarmStarts, begin
 from sweeper_cli.states import State
-from sweeper_cli.store import jobfiles
-from sweeper_cli.store import layout as store
+from sweeper_cli.store import jobfiles, layout, run_files, runs_index
 
 RUNNER_PATH = Path(runner.__file__).resolve()
 
@@ -49,22 +48,22 @@ def me() -> dict[str, object]:
 def next_attempt(run_dir: Path) -> int:
     """The attempt a runner started now would take (or the one just claimed, plus one)."""
     try:
-        done = store.read_status(run_dir).attempt
+        done = run_files.read_status(run_dir).attempt
     except (OSError, ValueError):
         done = 0
-    return max(done, jobfiles.highest_claim(store.sweep_meta(run_dir))) + 1
+    return max(done, jobfiles.highest_claim(layout.sweep_meta(run_dir))) + 1
 
 
 def request_cancel(job: JobRef, reason: str) -> None:
     """Record that this job's current and next attempt must stop (best effort)."""
     with contextlib.suppress(OSError):
-        store.request_cancel(job.run_dir, next_attempt(job.run_dir), reason, me())
+        run_files.request_cancel(job.run_dir, next_attempt(job.run_dir), reason, me())
 
 
 def stop_leftovers(run_dir: Path) -> None:
     """After a runner died: kill its app's process group if it still lives, and wait."""
     try:
-        raw = store.read_status(run_dir).raw
+        raw = run_files.read_status(run_dir).raw
     except (OSError, ValueError):
         return
     pid, ticks = raw.get("pid"), raw.get("pid_start")
@@ -203,7 +202,7 @@ class LocalBackend:
         starting = self.early.take() if self.early is not None else None
         try:
             if starting is None:
-                template = store.read_index(sweep_dir).header.raw.get("job_template")
+                template = runs_index.read_index(sweep_dir).header.raw.get("job_template")
                 if not isinstance(template, dict):
                     return
                 starting = begin(template, self.warm)
@@ -240,7 +239,7 @@ class LocalBackend:
                     if gpus is None:
                         break  # every GPU seat is taken: wait for a job to end
                     job = pending.popleft()
-                    request = jobfiles.cancel_request(store.sweep_meta(job.run_dir))
+                    request = jobfiles.cancel_request(layout.sweep_meta(job.run_dir))
                     if jobfiles.cancels(request, next_attempt(job.run_dir)):
                         if self.pool is not None:
                             self.pool.give(gpus)
@@ -291,13 +290,13 @@ class LocalBackend:
 def _processes(run_dir: Path) -> list[tuple[int, int | None, bool]]:
     """The runner then the app of a job's current attempt: (pid, start ticks, is runner)."""
     try:
-        record = store.read_status(run_dir)
+        record = run_files.read_status(run_dir)
     except (OSError, ValueError):
         return []
     raw: Mapping[str, object] = record.raw
     if record.state is State.QUEUED:  # a runner may have claimed the next attempt
-        latest = jobfiles.highest_claim(store.sweep_meta(run_dir))
-        raw = (store.read_claim(run_dir, latest) if latest > record.attempt else None) or {}
+        latest = jobfiles.highest_claim(layout.sweep_meta(run_dir))
+        raw = (run_files.read_claim(run_dir, latest) if latest > record.attempt else None) or {}
     found = []
     for pid_key, ticks_key, is_runner in (
         ("runner_pid", "runner_start", True),

@@ -1,4 +1,5 @@
-"""Error types with the exit code each one maps to (see the README's exit codes)."""
+"""Error types with the exit code each one maps to (see the README's exit codes), and the
+one-line text of an operating-system error."""
 
 from __future__ import annotations
 
@@ -31,3 +32,9 @@ class BackendFailure(SweepError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (from `timeout`, systemd, a batch system) arrived: stop like Ctrl-C."""
+
+
+def os_error_text(exc: OSError) -> str:
+    """`<file>: <reason>` for an operating-system error (a full disk, a read-only mount)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason

@@ -17,6 +17,7 @@ from sweeper_cli.errors import (
     EXIT_TERMINATED,
     SweepError,
     Terminated,
+    os_error_text,
 )
 
 
@@ -29,12 +30,6 @@ def fail(message: str, code: int) -> typer.Exit:
 
     print(f"thesis-sweep: error: {printable(message)}", file=sys.stderr, flush=True)
     return typer.Exit(code)
-
-
-def os_error_text(exc: OSError) -> str:
-    """`<file>: <reason>` for an operating-system error (a full disk, a read-only mount)."""
-    reason = exc.strerror or str(exc)
-    return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
 def command(func: Callable[..., int]) -> Callable[..., None]:

@@ -22,7 +22,8 @@ from sweeper_cli.cli.common import (
 from sweeper_cli.cli.console import print_json, stderr
 from sweeper_cli.cli.render import search_line, status_json
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.launch.backends import JobRef, get_backend
+from sweeper_cli.launch.backends.base import JobRef
+from sweeper_cli.launch.backends.registry import get_backend
 from sweeper_cli.project.profiles import Profile, choose, with_resources
 from sweeper_cli.state import status
 from sweeper_cli.state.status import JobView, SweepView
@@ -122,6 +123,7 @@ def resume(
             warm=settings["warm"],
             fail_fast=fail_fast,
             python=header.text("python"),
+            observe=status.observe_run,
         )
         for job, why in choice.skipped:
             if nums is not None or why != "succeeded":

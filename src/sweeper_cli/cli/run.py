@@ -103,9 +103,11 @@ def run(
     local_pool(settings, early, gpus, gpus_per_job, jobs_per_gpu)
     settings = settings.with_python(early.python, f"profile {early.name}")
     from sweeper_cli.cli.render import plan_heading, plan_json, plan_table
-    from sweeper_cli.launch.backends import JobRef, get_backend
+    from sweeper_cli.launch.backends.base import JobRef
+    from sweeper_cli.launch.backends.registry import get_backend
     from sweeper_cli.launch.warm import EarlyServer
     from sweeper_cli.planning import sweep  # imports Hydra: kept off the --help path
+    from sweeper_cli.state.status import observe_run
 
     # Local warm starts: the job-start server preloads while the sweep is planned.
     early_server = EarlyServer(
@@ -147,6 +149,7 @@ def run(
             warm=settings["warm"],
             early=early_server,
             python=settings["python"],
+            observe=observe_run,
         )
         runner.check_paths([prepared.sweep_dir])
         preview.warn(chosen, err)

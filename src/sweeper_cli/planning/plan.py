@@ -15,6 +15,7 @@ from typing import Any
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.planning import space
+from sweeper_cli.planning.error_text import one_line
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
@@ -63,29 +64,6 @@ class Plan:
     config: Any  # the composed MULTIRUN config (for multirun.yaml and validation)
     loader: Any  # Hydra's config loader, reused by validation
     search: Any = None  # `space.Space` when the config selects Hydra's Optuna sweeper
-
-
-_NOISE_MARKERS = (" Config search path:", " full_key:", " See https://hydra.cc/")
-
-
-def one_line(exc: BaseException) -> str:
-    """A Hydra/OmegaConf error message folded onto one line, without its boilerplate (an
-    override Hydra's grammar cannot read gets a hint instead of the lexer's words)."""
-    from hydra.errors import OverrideParseException
-
-    if isinstance(exc, OverrideParseException):
-        return (
-            f"cannot parse the override {exc.override!r}: quote values with non-ASCII "
-            "letters or special characters, e.g. +tag='héllo' (Hydra's override grammar)"
-        )
-    text = " ".join(str(exc).split())
-    cause = exc.__cause__
-    if cause is not None and str(cause) and str(cause) not in text:
-        text = f"{text}: {' '.join(str(cause).split())}"
-    for marker in _NOISE_MARKERS:
-        if marker in text:
-            text = text[: text.index(marker)]
-    return text.strip() or type(exc).__name__
 
 
 def hydra_quote(text: str) -> str:

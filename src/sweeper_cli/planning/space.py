@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sweeper_cli.errors import BadInput
+from sweeper_cli.planning.error_text import one_line
 
 OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
 EXTRA = "pip install 'thesis-sweep[tune]'"
@@ -132,8 +133,6 @@ def open_space(cfg: Any, task_overrides: Sequence[str]) -> Space:
         arguments = [*sweeper._parse_sweeper_params_config(), *task_overrides]
         from_overrides, fixed = create_params_from_overrides(arguments)
     except (HydraException, OmegaConfBaseException, ValueError, TypeError, AssertionError) as exc:
-        from sweeper_cli.planning.plan import one_line
-
         raise BadInput(f"the Optuna sweeper config: {one_line(exc)}") from exc
     distributions = dict(sweeper.search_space_distributions or {})
     distributions.update(from_overrides)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper_cli.errors import BadInput
-from sweeper_cli.planning.plan import Plan, one_line
+from sweeper_cli.planning.error_text import one_line
+from sweeper_cli.planning.plan import Plan
 from sweeper_cli.project.settings import Settings
 
 if TYPE_CHECKING:

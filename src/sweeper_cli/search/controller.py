@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli.errors import EXIT_BACKEND, BadInput, SweepError, Terminated
+from sweeper_cli.errors import EXIT_BACKEND, BadInput, SweepError, Terminated, os_error_text
 from sweeper_cli.launch.backends.base import Event, JobRef
 from sweeper_cli.state import status
 from sweeper_cli.states import State
@@ -339,7 +339,7 @@ class Controller:
             add_trials(self.sweep_dir, self.header, [(i.job, i.overrides) for i in batch], again)
 
     def make_backend(self) -> Any:
-        from sweeper_cli.launch.backends import get_backend
+        from sweeper_cli.launch.backends.registry import get_backend
         from sweeper_cli.launch.gpus import GpuPool
         from sweeper_cli.project.profiles import Profile
 
@@ -357,6 +357,7 @@ class Controller:
                 gpu_pool=pool,
                 warm=opts.get("warm") or "off",
                 keep_warm=True,
+                observe=status.observe_run,
             )
         profile = opts.get("profile") or self.header.raw.get("profile")
         return get_backend(
@@ -568,8 +569,6 @@ def main(argv: Sequence[str]) -> int:
     except SweepError as exc:
         return _stopped_by(sweep_dir, str(exc), exc.exit_code)
     except OSError as exc:  # a full disk, a read-only mount
-        from sweeper_cli.cli.handler import os_error_text
-
         return _stopped_by(sweep_dir, os_error_text(exc), EXIT_BACKEND)
     except Exception as exc:  # never silent: the log has the traceback, status the reason
         import traceback

@@ -13,7 +13,7 @@ from typing import Any
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.launch.backends.base import JobRef
-from sweeper_cli.state.status import JobView, SweepView, observe, stray_run_dir
+from sweeper_cli.state.status import JobView, SweepView, observe, observe_run, stray_run_dir
 from sweeper_cli.states import Cause, State
 from sweeper_cli.store import (
     jobfiles,
@@ -231,14 +231,14 @@ def cancel(
     backend stops what runs in one call: local runners get SIGTERM, cluster jobs one
     `scancel`/`condor_rm`.
     """
-    from sweeper_cli.launch.backends import get_backend
+    from sweeper_cli.launch.backends.registry import get_backend
 
     view = observe(sweep_dir)
     targets = [j for j in pick(view, nums) if j.state in (State.QUEUED, State.RUNNING)]
     targets = [j for j in targets if j.run_dir is not None and untouchable(view, j) is None]
     if not targets:
         return [], view
-    backend = get_backend(view.header.backend)
+    backend = get_backend(view.header.backend, observe=observe_run)
     here = hostname()
     for job in targets:
         assert job.run_dir is not None

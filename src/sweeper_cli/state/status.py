@@ -412,8 +412,8 @@ def _merge_scheduler(
     """One batched scheduler query for the jobs whose files leave a question (when `ask`;
     else the `answers` of an earlier query), merged into their views."""
     from sweeper_cli.errors import SweepError
-    from sweeper_cli.launch.backends import get_backend
     from sweeper_cli.launch.backends.cluster import LOST_GRACE
+    from sweeper_cli.launch.backends.registry import get_backend
 
     unsure = {j.num: str(j.scheduler_id) for j in view.jobs if needs_scheduler(j)}
     if not unsure:

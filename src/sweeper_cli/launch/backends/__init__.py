@@ -1,29 +1,6 @@
-"""Backends launch a created sweep's jobs; see `base.Backend`."""
+"""Backends launch a created sweep's jobs behind one protocol (`base.Backend`): the local
+pool, Slurm and HTCondor, chosen by name in `registry`.
 
-from __future__ import annotations
-
-from typing import Any
-
-from sweeper_cli.errors import BadInput
-from sweeper_cli.launch.backends.base import Backend, JobRef
-from sweeper_cli.project.profiles import BACKENDS, Profile
-
-
-def get_backend(name: str, profile: Profile | None = None, **options: Any) -> Backend:
-    """The backend called `name`, configured with a profile and options."""
-    if name == "local":
-        from sweeper_cli.launch.backends.local import LocalBackend
-
-        return LocalBackend(**options)
-    if name == "slurm":
-        from sweeper_cli.launch.backends.slurm import SlurmBackend
-
-        return SlurmBackend(profile, **options)
-    if name == "htcondor":
-        from sweeper_cli.launch.backends.htcondor import HTCondorBackend
-
-        return HTCondorBackend(profile, **options)
-    raise BadInput(f"unknown backend {name!r}; choose from: {', '.join(BACKENDS)}")
-
-
-__all__ = ["Backend", "JobRef", "get_backend"]
+Part of the launch wing: uses store, project and planning; the state wing observes what
+they launched (and is asked for a run's state through an injected reader, never imported).
+"""

@@ -57,6 +57,25 @@ class Submission:
 EventSink = Callable[[Event], None]
 
 
+class RunState(Protocol):
+    """What a run's files say of it, as the state wing reads them (`status.JobView`)."""
+
+    @property
+    def state(self) -> State: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def signal(self) -> str | None: ...
+    @property
+    def exit_code(self) -> int | None: ...
+
+
+# How a launcher reads one run's state from its files (job number, run dir): the local
+# backend tells each job's end with it. The state wing's reader (`status.observe_run`) is
+# passed in by whoever makes the backend: launch never imports the state wing.
+ReadRun = Callable[[int, Path], RunState]
+
+
 class Backend(Protocol):
     name: str
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli.launch import runner
-from sweeper_cli.launch.backends.base import Event, EventSink, JobRef, Observation
+from sweeper_cli.launch.backends.base import Event, EventSink, JobRef, Observation, ReadRun
 from sweeper_cli.launch.gpus import GpuPool
 from sweeper_cli.launch.warm import EarlyServer, WarmStarts, begin
 from sweeper_cli.states import State
@@ -95,7 +95,8 @@ class LocalBackend:
     Ctrl-C or SIGTERM (KeyboardInterrupt) records a cancel request for every job of the
     launch and sends SIGTERM to every runner, which stops its app and kills it after the
     grace period; a second one makes runners kill at once. The interrupt is re-raised
-    once every runner has ended.
+    once every runner has ended. `observe` reads a run's state from its files once its
+    runner has ended (`status.observe_run`).
     """
 
     name = "local"
@@ -108,6 +109,8 @@ class LocalBackend:
         warm: str = "off",
         early: EarlyServer | None = None,
         keep_warm: bool = False,
+        *,
+        observe: ReadRun,
         **_ignored: object,
     ) -> None:
         self.max_parallel = max(1, max_parallel or 1)
@@ -116,6 +119,7 @@ class LocalBackend:
         self.warm = warm  # "off", "hydra" (preload Hydra) or "app" (and the app's imports)
         self.early = early  # a server `run` started while it planned, taken at launch
         self.keep_warm = keep_warm  # one server for many launches (a search's batches)
+        self.observe = observe
         self.starts: WarmStarts | None = None
         self._running: dict[int, _Running] = {}
 
@@ -168,11 +172,8 @@ class LocalBackend:
             stop_leftovers(entry.job.run_dir)  # the app must not outlive its runner
         return self._outcome(entry.job, code, entry.last_words)
 
-    @staticmethod
-    def _outcome(job: JobRef, code: int, last_words: Sequence[str]) -> Event:
-        from sweeper_cli.state.status import observe_run
-
-        view = observe_run(job.num, job.run_dir)
+    def _outcome(self, job: JobRef, code: int, last_words: Sequence[str]) -> Event:
+        view = self.observe(job.num, job.run_dir)
         said = last_words[-1] if last_words else ""
         if said.startswith("thesis-sweep runner: "):
             said = said.split(": ", 2)[-1]  # drop the prefix and the run dir

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sweeper_cli.launch.backends.base import Observation
-from sweeper_cli.state import status
+from sweeper_cli.state import status, views
 from sweeper_cli.state.decide import JobFacts, decide
 from sweeper_cli.states import Cause, State
 from sweeper_cli.store import layout, records, run_files, runs_index
@@ -245,8 +245,8 @@ def test_the_cause_of_an_end(record: records.StatusRecord, cause: Cause, why: st
     assert verdict.cause is cause and why in str(verdict.reason)
 
 
-def _job(state: State, cause: Cause | None, attempts: int = 1) -> status.JobView:
-    return status.JobView(0, state, (), Path("."), attempts=attempts, cause=cause, reason="files")
+def _job(state: State, cause: Cause | None, attempts: int = 1) -> views.JobView:
+    return views.JobView(0, state, (), Path("."), attempts=attempts, cause=cause, reason="files")
 
 
 TIMEOUT = Observation(State.FAILED, "time limit: Slurm stopped it", Cause.TIME_LIMIT)
@@ -317,7 +317,7 @@ HELD = Observation(State.QUEUED, "held: via condor_hold (condor_release runs it)
     ],
 )
 def test_reconcile_merges_the_schedulers_word(
-    job: status.JobView, seen: Observation, state: State, cause: Cause | None, why: str
+    job: views.JobView, seen: Observation, state: State, cause: Cause | None, why: str
 ) -> None:
     merged = status.reconcile(job, seen, None, NOW, 120)
     assert (merged.state, merged.cause) == (state, cause)
@@ -420,16 +420,16 @@ def test_observe_reports_each_damaged_job_and_keeps_the_rest(tmp_path: Path) -> 
 def test_exit_code_of_a_sweep(tmp_path: Path) -> None:
     index = runs_index.read_index(_sweep(tmp_path, []))
 
-    def view(*states: State) -> status.SweepView:
-        v = status.SweepView(Path("."), index)
-        v.jobs = [status.JobView(i, s, (), Path(".")) for i, s in enumerate(states)]
+    def view(*states: State) -> views.SweepView:
+        v = views.SweepView(Path("."), index)
+        v.jobs = [views.JobView(i, s, (), Path(".")) for i, s in enumerate(states)]
         return v
 
-    assert status.sweep_exit_code(view(State.SUCCEEDED, State.SUCCEEDED)) == 0
-    assert status.sweep_exit_code(view(State.SUCCEEDED, State.FAILED)) == 1
-    assert status.sweep_exit_code(view(State.LOST)) == 1
-    assert status.sweep_exit_code(view(State.FAILED, State.RUNNING)) == 4
-    assert status.sweep_exit_code(view(State.QUEUED)) == 4
+    assert views.sweep_exit_code(view(State.SUCCEEDED, State.SUCCEEDED)) == 0
+    assert views.sweep_exit_code(view(State.SUCCEEDED, State.FAILED)) == 1
+    assert views.sweep_exit_code(view(State.LOST)) == 1
+    assert views.sweep_exit_code(view(State.FAILED, State.RUNNING)) == 4
+    assert views.sweep_exit_code(view(State.QUEUED)) == 4
 
 
 def test_last_meaningful_line_skips_hydra_boilerplate(tmp_path: Path) -> None:

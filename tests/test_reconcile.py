@@ -14,7 +14,8 @@ import pytest
 
 from sweeper_cli.launch.backends import htcondor, slurm
 from sweeper_cli.launch.backends.base import Observation
-from sweeper_cli.state.status import JobView, reconcile
+from sweeper_cli.state.status import reconcile
+from sweeper_cli.state.views import JobView
 from sweeper_cli.states import Cause, State
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)

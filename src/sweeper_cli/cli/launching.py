@@ -22,7 +22,7 @@ from sweeper_cli.launch.backends.base import JobRef
 from sweeper_cli.launch.gpus import GpuPool, parse_gpus
 from sweeper_cli.project.profiles import Profile
 from sweeper_cli.project.settings import Settings
-from sweeper_cli.state import status
+from sweeper_cli.state import status, views
 
 
 def local_pool(
@@ -73,7 +73,7 @@ def launch(
         print_json(status_json(view))
     if stopped is not None:
         return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
-    return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED
+    return EXIT_OK if views.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED
 
 
 def submit(runner: Any, sweep_dir: Path, refs: Sequence[JobRef], as_json: bool, wait: bool) -> int:
@@ -97,4 +97,4 @@ def submit(runner: Any, sweep_dir: Path, refs: Sequence[JobRef], as_json: bool, 
         print_json(status_json(view))
     if not wait:
         return EXIT_OK
-    return EXIT_OK if status.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED
+    return EXIT_OK if views.sweep_exit_code(view) == 0 else EXIT_JOBS_FAILED

@@ -10,7 +10,8 @@ from sweeper_cli.cli.common import JSON, OUTPUT_ROOT, output_root_for, sweep_ref
 from sweeper_cli.cli.console import print_json, stdout
 from sweeper_cli.cli.render import JSON_SCHEMA_VERSION
 from sweeper_cli.errors import SweepError
-from sweeper_cli.state.status import SweepView, observe
+from sweeper_cli.state.status import observe
+from sweeper_cli.state.views import SweepView
 from sweeper_cli.states import State
 from sweeper_cli.store import layout, sweep_dirs
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper_cli.cli.escape import printable
-from sweeper_cli.state.status import JobView, SearchView, SweepView
+from sweeper_cli.state.views import JobView, SearchView, SweepView
 from sweeper_cli.states import State
 
 if TYPE_CHECKING:  # rich is imported only where a table is drawn (not for --json)

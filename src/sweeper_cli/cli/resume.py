@@ -25,8 +25,8 @@ from sweeper_cli.errors import EXIT_OK, BadInput
 from sweeper_cli.launch.backends.base import JobRef
 from sweeper_cli.launch.backends.registry import get_backend
 from sweeper_cli.project.profiles import Profile, choose, with_resources
-from sweeper_cli.state import status
-from sweeper_cli.state.status import JobView, SweepView
+from sweeper_cli.state import status, views
+from sweeper_cli.state.views import JobView, SweepView
 from sweeper_cli.states import Cause
 from sweeper_cli.store import locks, runs_index, sweep_dirs
 
@@ -134,7 +134,7 @@ def resume(
             status.refresh_index(view)
             if as_json:
                 print_json(status_json(view))
-            return EXIT_OK if status.sweep_exit_code(view) == 0 else 1
+            return EXIT_OK if views.sweep_exit_code(view) == 0 else 1
         drift = lifecycle.git_drift(view, Path.cwd())
         if drift and strict:
             raise BadInput(f"{drift}; --strict refuses to resume")
@@ -263,7 +263,7 @@ def _resume_search(
         err.print(f"nothing to resume: {search_line(search)}", highlight=False)
         if as_json:
             print_json(status_json(view))
-        return status.sweep_exit_code(view)
+        return views.sweep_exit_code(view)
     if header.backend == "local" and (profile_name or any(v is not None for v in resources)):
         raise BadInput("--profile, --memory, --time and --cpus are for cluster sweeps")
     drift = lifecycle.git_drift(view, Path.cwd())

@@ -19,7 +19,7 @@ from sweeper_cli.errors import (
 from sweeper_cli.launch.gpus import GpuPool
 from sweeper_cli.project.profiles import Profile
 from sweeper_cli.project.settings import Settings
-from sweeper_cli.state import status
+from sweeper_cli.state import status, views
 
 FOLLOW_INTERVAL = 0.5
 
@@ -97,7 +97,7 @@ def start(sweep_dir: Path, opts: dict[str, Any], follow: bool, as_json: bool) ->
     return finish(view, as_json)
 
 
-def watch(sweep_dir: Path) -> status.SweepView:
+def watch(sweep_dir: Path) -> views.SweepView:
     """Follow the search until its controller has ended, saying what happens (stderr)."""
     err = stderr()
     seen: set[int] = set()
@@ -121,7 +121,7 @@ def watch(sweep_dir: Path) -> status.SweepView:
             else:
                 text = f"trial {trial.number} (job {num}) {trial.state}: {trial.note or ''}"
             err.print(text.rstrip(": "), highlight=False)
-        if status.sweep_exit_code(view) != EXIT_STILL_RUNNING:
+        if views.sweep_exit_code(view) != EXIT_STILL_RUNNING:
             return view
         time.sleep(FOLLOW_INTERVAL)
         ask = time.monotonic() - asked >= 30
@@ -130,7 +130,7 @@ def watch(sweep_dir: Path) -> status.SweepView:
         view = status.observe(sweep_dir, ask_scheduler=ask, answers=view.answers)
 
 
-def finish(view: status.SweepView, as_json: bool) -> int:
+def finish(view: views.SweepView, as_json: bool) -> int:
     """Print the end of a followed search: its line and the table (or the JSON)."""
     assert view.search is not None
     stderr().print(search_line(view.search), highlight=False)
@@ -141,4 +141,4 @@ def finish(view: status.SweepView, as_json: bool) -> int:
         from sweeper_cli.cli.status import table_of
 
         stdout().print(table_of(view))
-    return status.sweep_exit_code(view)
+    return views.sweep_exit_code(view)

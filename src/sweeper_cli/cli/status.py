@@ -14,13 +14,14 @@ from sweeper_cli.cli.render import status_json, status_table
 from sweeper_cli.errors import EXIT_STILL_RUNNING
 from sweeper_cli.project.settings import resolve
 from sweeper_cli.state import status as core
+from sweeper_cli.state import views
 from sweeper_cli.states import Cause, State
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 
-def table_of(view: core.SweepView) -> Table:
+def table_of(view: views.SweepView) -> Table:
     """The status table; a failed job's note is the last line of its output (a lost
     job's is the reason it is lost)."""
     own = (Cause.EXIT_CODE, Cause.SIGNAL)  # the app's own failure: its output says why
@@ -34,13 +35,13 @@ def table_of(view: core.SweepView) -> Table:
     return status_table(view, lines)
 
 
-def follow(sweep_dir: Path, interval: float, live: bool, poll: float) -> core.SweepView:
+def follow(sweep_dir: Path, interval: float, live: bool, poll: float) -> views.SweepView:
     """Observe the sweep every `interval` seconds until every job has ended, asking its
     scheduler at most once every `poll` seconds (the run dirs are read in between)."""
     view = core.observe(sweep_dir)
     asked = time.monotonic()
 
-    def again() -> core.SweepView:
+    def again() -> views.SweepView:
         nonlocal asked
         ask = time.monotonic() - asked >= poll
         if ask:
@@ -48,14 +49,14 @@ def follow(sweep_dir: Path, interval: float, live: bool, poll: float) -> core.Sw
         return core.observe(sweep_dir, ask_scheduler=ask, answers=view.answers)
 
     if not live:
-        while core.sweep_exit_code(view) == EXIT_STILL_RUNNING:
+        while views.sweep_exit_code(view) == EXIT_STILL_RUNNING:
             time.sleep(interval)
             view = again()
         return view
     from rich.live import Live
 
     with Live(table_of(view), console=stdout(), auto_refresh=False) as screen:
-        while core.sweep_exit_code(view) == EXIT_STILL_RUNNING:
+        while views.sweep_exit_code(view) == EXIT_STILL_RUNNING:
             time.sleep(interval)
             view = again()
             screen.update(table_of(view), refresh=True)
@@ -95,4 +96,4 @@ def status(
         print_json(status_json(view))
     elif not live:
         stdout().print(table_of(view))
-    return core.sweep_exit_code(view)
+    return views.sweep_exit_code(view)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.results import metric_readers, metrics
-from sweeper_cli.state.status import JobView, SweepView
+from sweeper_cli.state.views import JobView, SweepView
 
 JSON_SCHEMA_VERSION = 1
 FIXED = ("job", "state", "duration", "run_dir")

@@ -31,7 +31,7 @@ from typing import Any
 
 from sweeper_cli.errors import EXIT_BACKEND, BadInput, SweepError, Terminated, os_error_text
 from sweeper_cli.launch.backends.base import Event, JobRef
-from sweeper_cli.state import status
+from sweeper_cli.state import status, views
 from sweeper_cli.states import State
 from sweeper_cli.store import jobfiles, layout, locks, run_files, runs_index, search_files
 from sweeper_cli.store.jobfiles import hostname, start_ticks
@@ -407,7 +407,7 @@ class Controller:
         ended = self.wait({i.job for i in batch})
         return self.tell(study, batch, ended)
 
-    def refuse(self, item: Item, job: status.JobView, problem: str) -> None:
+    def refuse(self, item: Item, job: views.JobView, problem: str) -> None:
         """A trial whose config does not compose fails without running, in Hydra's words."""
         assert job.run_dir is not None
         run_files.write_status(
@@ -427,7 +427,7 @@ class Controller:
         elif event.kind == "note":
             say(f"note: {event.detail}")
 
-    def wait(self, nums: set[int]) -> dict[int, status.JobView]:
+    def wait(self, nums: set[int]) -> dict[int, views.JobView]:
         """Until every job in `nums` has ended (asking a scheduler at most every `poll`)."""
         poll = float(self.options.get("poll") or 30.0)
         cluster = self.header.backend != "local"
@@ -445,7 +445,7 @@ class Controller:
             self.check_stop()
             time.sleep(CLUSTER_INTERVAL if cluster else 0.5)
 
-    def tell(self, study: Any, batch: Sequence[Item], ended: dict[int, status.JobView]) -> int:
+    def tell(self, study: Any, batch: Sequence[Item], ended: dict[int, views.JobView]) -> int:
         """Tell Optuna each trial's outcome as Hydra's sweeper does; count the failures."""
         import optuna
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from sweeper_cli.errors import BadInput
 from sweeper_cli.launch.backends.base import JobRef
-from sweeper_cli.state.status import JobView, SweepView, observe, observe_run, stray_run_dir
+from sweeper_cli.state.status import observe, observe_run, stray_run_dir
+from sweeper_cli.state.views import JobView, SweepView
 from sweeper_cli.states import Cause, State
 from sweeper_cli.store import (
     jobfiles,

@@ -58,7 +58,7 @@ EventSink = Callable[[Event], None]
 
 
 class RunState(Protocol):
-    """What a run's files say of it, as the state wing reads them (`status.JobView`)."""
+    """What a run's files say of it, as the state wing reads them (`views.JobView`)."""
 
     @property
     def state(self) -> State: ...

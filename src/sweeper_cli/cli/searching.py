@@ -68,7 +68,7 @@ def describe(record: dict[str, Any]) -> list[str]:
 def start(sweep_dir: Path, opts: dict[str, Any], follow: bool, as_json: bool) -> int:
     """Start the controller; follow the search to its end when `follow` (Ctrl-C or
     SIGTERM then stop it), else return at once."""
-    from sweeper_cli.search.controller import spawn
+    from sweeper_cli.search.process import spawn
 
     err = stderr()
     pid = spawn(sweep_dir, opts)

@@ -1,27 +1,19 @@
-"""The search controller: a detached process that asks Optuna for trials, runs each one as
-a job of the sweep, reads its objective from the run's files and tells Optuna.
+"""The search controller's loop: ask Optuna for trials, run each one as a job of the
+sweep, read its objective from the run's files and tell Optuna.
 
-`spawn` starts it (for `run` and `resume`) in a session of its own, so it outlives the
-terminal, and returns once it holds the sweep's launch lock and has said so in
-search/state.json. It then does what Hydra's Optuna sweeper does: ask a batch of `n_jobs`
-trials, let the plugin turn them into overrides, run them (here: make their jobs, launch
-them on the sweep's backend, wait), tell each trial its value or that it failed, stop
-when a batch fails more than `max_failure_rate`, until `n_trials`; then write
-optimization_results.yaml. A search found begun (its controller killed, the machine
-rebooted) goes on where it was: a trial the study still has running is told what its
-job did, waited for, or run again, and the sampler continues from its saved state, so no
-trial is asked or counted twice.
+It does what Hydra's Optuna sweeper does: ask a batch of `n_jobs` trials, let the plugin
+turn them into overrides, run them (here: make their jobs, launch them on the sweep's
+backend, wait), tell each trial its value or that it failed, stop when a batch fails more
+than `max_failure_rate`, until `n_trials`; then write optimization_results.yaml. A search
+found begun (its controller killed, the machine rebooted) goes on where it was: a trial
+the study still has running is told what its job did, waited for, or run again, and the
+sampler continues from its saved state, so no trial is asked or counted twice. It runs as
+a detached process (`process`); the Optuna side is `study`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import pickle
-import signal
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Sequence
@@ -29,67 +21,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sweeper_cli.errors import EXIT_BACKEND, BadInput, SweepError, Terminated, os_error_text
+from sweeper_cli.errors import BadInput, Terminated
 from sweeper_cli.launch.backends.base import Event, JobRef
+from sweeper_cli.search.log import say
+from sweeper_cli.search.study import (
+    ATTR,
+    as_record,
+    best_jobs,
+    open_study,
+    our_trials,
+    save_sampler,
+    write_results,
+)
 from sweeper_cli.state import status, views
 from sweeper_cli.states import State
-from sweeper_cli.store import jobfiles, layout, locks, run_files, runs_index, search_files
+from sweeper_cli.store import run_files, runs_index, search_files
 from sweeper_cli.store.jobfiles import hostname, start_ticks
 from sweeper_cli.store.search_files import CANCELLED, FINISHED, RUNNING, STOPPED
 
-ATTR = "thesis_sweep"  # a trial's system attribute: {"sweep": id, "job": num}
-START_TIMEOUT = 120.0  # importing Optuna and composing the config on a slow disk
 CLUSTER_INTERVAL = 2.0  # seconds between looks at the run dirs of a cluster batch
-
-
-def spawn(sweep_dir: Path, options: dict[str, Any]) -> int:
-    """Start the controller; return its pid once it runs the search (SweepError with its
-    last words when it cannot start)."""
-    logs = search_files.folder(sweep_dir)
-    logs.mkdir(exist_ok=True)
-    with open(logs / search_files.CONTROLLER_LOG, "ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sweeper_cli.search.controller",
-                str(sweep_dir),
-                json.dumps(options),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=os.name == "posix",
-            creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-            | getattr(subprocess, "DETACHED_PROCESS", 0),
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SweepError(f"the search controller did not start: {_last_words(sweep_dir)}")
-        with contextlib.suppress(OSError, ValueError):
-            state = search_files.read_state(sweep_dir)
-            if state and state.controller and state.controller.pid == proc.pid:
-                return proc.pid
-        time.sleep(0.05)
-    proc.kill()
-    raise SweepError(f"the search controller did not start within {START_TIMEOUT:.0f} s")
-
-
-def _last_words(sweep_dir: Path) -> str:
-    path = search_files.folder(sweep_dir) / search_files.CONTROLLER_LOG
-    with contextlib.suppress(OSError):
-        lines = [x for x in path.read_text(errors="replace").splitlines() if x.strip()]
-        if lines:
-            return lines[-1].removeprefix("thesis-sweep controller: error: ")
-    return "it exited without a word"
-
-
-def say(text: str) -> None:
-    from datetime import datetime
-
-    stamp = datetime.now().isoformat(sep=" ", timespec="milliseconds")
-    print(f"[{stamp}] {text}", flush=True)
 
 
 @dataclass
@@ -134,7 +84,7 @@ class Controller:
     def run(self) -> int:
         plan = self.replan()
         space = plan.search
-        study = self.open_study(space)
+        study = open_study(self.sweep_dir, self.record, self.header.id, space)
         self.backend = self.make_backend()
         self.report(RUNNING, None, study)  # `spawn` returns once this is on disk
         withdrawn = search_files.stop_request(self.sweep_dir)
@@ -142,8 +92,8 @@ class Controller:
         if withdrawn:
             say(f"an earlier stop request ({withdrawn}) is withdrawn: this is a new start")
         try:
-            ours = self.our_trials(study)
-            self.told = {job: self.as_record(job, t) for job, t in ours.items()}
+            ours = our_trials(study, self.header.id)
+            self.told = {job: as_record(job, t) for job, t in ours.items()}
             unfinished = [(job, t) for job, t in sorted(ours.items()) if t.state.name == "RUNNING"]
             failed = self.finish_begun(study, space, plan, unfinished)
             if self.too_many(failed, len(unfinished), space):
@@ -162,7 +112,7 @@ class Controller:
                         zip(trials, space.overrides(trials), strict=True)
                     )
                 ]
-                self.save_sampler(study)
+                save_sampler(self.sweep_dir, study)
                 self.make_jobs(batch, again=False)
                 failed = self.run_batch(study, plan, batch, launch=[i.job for i in batch])
                 if self.too_many(failed, size, space):
@@ -180,30 +130,12 @@ class Controller:
 
     def finish(self, study: Any, space: Any) -> int:
         """Write optimization_results.yaml as Hydra does, and the final state."""
-        from omegaconf import OmegaConf
-
         done = [t for t in study.trials if t.state.name == "COMPLETE"]
         if not done:
             self.report(FINISHED, "no trial completed: there is no best value", study)
             say("search finished without a completed trial")
             return 1
-        if len(space.directions) < 2:
-            best = study.best_trial
-            results: dict[str, Any] = {
-                "name": "optuna",
-                "best_params": _in_order(best.params, space),
-                "best_value": best.value,
-            }
-            say(f"best parameters: {results['best_params']}; best value: {best.value}")
-        else:
-            front = [
-                {"params": _in_order(t.params, space), "values": t.values}
-                for t in study.best_trials
-            ]
-            results = {"name": "optuna", "solutions": front}
-            say(f"{len(front)} Pareto-optimal trial(s)")
-        text = OmegaConf.to_yaml(OmegaConf.create(results))
-        layout.atomic_write_text(self.sweep_dir / search_files.RESULTS_FILE, text)
+        write_results(self.sweep_dir, study, space)
         self.report(FINISHED, None, study)
         return 0
 
@@ -253,51 +185,6 @@ class Controller:
                     f"{self.record.get(key)!r}, now {now.get(key)!r}); start a new search"
                 )
         return plan
-
-    def open_study(self, space: Any) -> Any:
-        import optuna
-
-        storage = self.record.get("storage") or search_files.study_url(self.sweep_dir)
-        name = self.record.get("study_name") or self.header.id
-        sampler = self.load_sampler(space.sweeper.sampler)
-        say(f"study {name!r} in {storage}; sampler {type(sampler).__name__}")
-        return optuna.create_study(
-            study_name=name,
-            storage=storage,
-            sampler=sampler,
-            directions=space.directions,
-            load_if_exists=True,
-        )
-
-    def load_sampler(self, fresh: Any) -> Any:
-        """The sampler as the last asks left it (so a resumed search samples as an
-        uninterrupted one would), else the config's."""
-        path = search_files.folder(self.sweep_dir) / search_files.SAMPLER_FILE
-        try:
-            with open(path, "rb") as handle:
-                saved = pickle.load(handle)  # noqa: S301 - our own file in our own sweep
-        except FileNotFoundError:
-            return fresh
-        except Exception as exc:  # a damaged file: the config's sampler will do
-            say(f"sampler state not restored ({type(exc).__name__}): sampling starts afresh")
-            return fresh
-        return saved if type(saved) is type(fresh) else fresh
-
-    def save_sampler(self, study: Any) -> None:
-        path = search_files.folder(self.sweep_dir) / search_files.SAMPLER_FILE
-        try:
-            jobfiles.atomic_write_bytes(path, pickle.dumps(study.sampler))
-        except (OSError, pickle.PicklingError, TypeError, AttributeError) as exc:
-            say(f"sampler state not saved ({type(exc).__name__}): a resume samples afresh")
-
-    def our_trials(self, study: Any) -> dict[int, Any]:
-        """This sweep's trials in the study, by job number (the study may be shared)."""
-        found = {}
-        for trial in study.get_trials(deepcopy=False):
-            mark = trial.system_attrs.get(ATTR)
-            if isinstance(mark, dict) and mark.get("sweep") == self.header.id:
-                found[int(mark["job"])] = trial
-        return found
 
     def finish_begun(
         self, study: Any, space: Any, plan: Any, begun: Sequence[tuple[int, Any]]
@@ -477,7 +364,7 @@ class Controller:
                 if job.state is not State.CANCELLED:
                     failures += 1
             frozen = study._storage.get_trial(item.trial._trial_id)
-            self.told[item.job] = self.as_record(item.job, frozen, why)
+            self.told[item.job] = as_record(item.job, frozen, why)
             if frozen.state.name == "COMPLETE":
                 say(f"trial {item.trial.number} (job {item.job}): {frozen.values}")
         self.report(RUNNING, None, study)
@@ -495,20 +382,10 @@ class Controller:
             values.append(value)
         return values, None
 
-    # --- what status reads ---------------------------------------------------------------
-
-    @staticmethod
-    def as_record(job: int, frozen: Any, note: str | None = None) -> search_files.Trial:
-        state = {"COMPLETE": "complete", "FAIL": "failed", "RUNNING": "running"}.get(
-            frozen.state.name, frozen.state.name.lower()
-        )
-        values = tuple(frozen.values) if frozen.values is not None else None
-        return search_files.Trial(job, frozen.number, state, values, note)
-
     def report(self, state: str, reason: str | None, study: Any = None) -> None:
         best: list[int] = []
         if study is not None:
-            best = self.best_jobs(study)
+            best = best_jobs(study, self.told)
         search_files.write_state(
             self.sweep_dir,
             {
@@ -524,21 +401,6 @@ class Controller:
             },
         )
 
-    def best_jobs(self, study: Any) -> list[int]:
-        by_number = {t.number: job for job, t in self.told.items()}
-        try:
-            best = study.best_trials if len(study.directions) > 1 else [study.best_trial]
-        except ValueError:  # nothing completed yet
-            return []
-        return [by_number[t.number] for t in best if t.number in by_number]
-
-
-def _in_order(params: dict[str, Any], space: Any) -> dict[str, Any]:
-    """A trial's parameters in the order Hydra's sweeper suggests them (its in-memory study
-    keeps that order; the SQLite study sorts them by name)."""
-    first = {name: params[name] for name in space.distributions if name in params}
-    return {**first, **{k: v for k, v in params.items() if k not in first}}
-
 
 def _nums(batch: Sequence[Item]) -> str:
     return ", ".join(str(i.job) for i in batch)
@@ -546,57 +408,3 @@ def _nums(batch: Sequence[Item]) -> str:
 
 def _trials(batch: Sequence[Item]) -> str:
     return ", ".join(str(i.trial.number) for i in batch)
-
-
-def _terminate(_signum: int, _frame: Any) -> None:
-    raise Terminated
-
-
-def main(argv: Sequence[str]) -> int:
-    sweep_dir = Path(argv[0])
-    options = json.loads(argv[1]) if len(argv) > 1 else {}
-    signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # detached: a closed terminal is no reason
-    say(f"controller {os.getpid()} on {hostname()} for {sweep_dir}")
-    try:
-        with locks.launch_lock(sweep_dir):
-            controller = Controller(sweep_dir, options)
-            try:
-                return controller.run()
-            finally:
-                if controller.backend is not None and hasattr(controller.backend, "close"):
-                    controller.backend.close()
-    except SweepError as exc:
-        return _stopped_by(sweep_dir, str(exc), exc.exit_code)
-    except OSError as exc:  # a full disk, a read-only mount
-        return _stopped_by(sweep_dir, os_error_text(exc), EXIT_BACKEND)
-    except Exception as exc:  # never silent: the log has the traceback, status the reason
-        import traceback
-
-        traceback.print_exc()
-        why = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}"
-        return _stopped_by(sweep_dir, why, EXIT_BACKEND)
-
-
-def _stopped_by(sweep_dir: Path, why: str, code: int) -> int:
-    """Say why the controller ends early, in its log and (if it can) in state.json."""
-    print(f"thesis-sweep controller: error: {why}", flush=True)
-    with contextlib.suppress(OSError, ValueError):
-        state = search_files.read_state(sweep_dir)
-        if state is not None and state.controller and state.controller.pid == os.getpid():
-            doc = {"state": STOPPED, "reason": why, "controller": None}
-            search_files.write_state(sweep_dir, {**_as_doc(state), **doc})
-    return code
-
-
-def _as_doc(state: search_files.SearchState) -> dict[str, Any]:
-    return {
-        "n_trials": state.n_trials,
-        "trials": [t.as_json() for _, t in sorted(state.trials.items())],
-        "best": list(state.best),
-        "options": state.options,
-    }
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

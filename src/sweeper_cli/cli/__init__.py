@@ -3,6 +3,8 @@
 Each command parses flags, calls the core, renders, and returns an exit code;
 `handler.command` turns every SweepError into one line on stderr and its exit code, and
 `main` does the same for usage errors (a bad flag value, an unknown command).
+
+The top wing: it uses every other one, and nothing but the entry point (`__main__`) uses it.
 """
 
 from __future__ import annotations

@@ -15,11 +15,12 @@ end of a pipe for the runner's stdout and stderr:
 
 Each job is forked twice, as a cold start is spawned twice: the server forks the job's
 runner (its own session, as the local backend starts a cold runner), and the runner forks
-the app instead of starting a new interpreter (`Runner.warm`). The app's process then
-becomes what `python -m module` or `python script.py` would be: its argv, environment,
-working directory, sys.path[0], fresh stdio on its log, default signal handlers, fresh
-random seeds (random, and NumPy's and torch's global generators when loaded), its own
-process group, death with its runner; it exits through atexit like any interpreter.
+the app instead of starting a new interpreter (the `Runner` is handed `start_app`). The
+app's process then becomes what `python -m module` or `python script.py` would be: its
+argv, environment, working directory, sys.path[0], fresh stdio on its log, default signal
+handlers, fresh random seeds (random, and NumPy's and torch's global generators when
+loaded), its own process group, death with its runner; it exits through atexit like any
+interpreter.
 
 Python puts this file's folder first on sys.path, and that folder holds thesis-sweep's
 own modules (gpus.py, warm.py, ...): the server takes it off before it preloads anything,

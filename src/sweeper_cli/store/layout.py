@@ -29,7 +29,7 @@ Who writes what (every write goes to a temp file in the same folder, then `os.re
   cache, so a stale or lost refresh loses nothing; a read-only or full file system only
   leaves the cache stale.
 - submission files: the launcher, each created exclusively, never rewritten.
-- `owner.json`: creation (and adopt), with the run dir; never rewritten.
+- `owner.json`: creation, adopt, and resume when it rebuilds a run dir; once.
 
 Here: the names and paths, and atomic writes of text and JSON. Each module beside this one
 owns one kind of file: `jobfiles` (the job-file protocol, shared with the runner),

@@ -74,6 +74,9 @@ def _protocol() -> Any:
 
 
 jobfiles = _protocol()
+# The Hydra callback that records the task function's return value (a folder of its own:
+# next to the package's runner, or to the sweep's submit/ copy).
+HOOKS = Path(__file__).resolve().parent / "hooks"
 # The runner's exit codes (the protocol's), typed: the module above is known at run time.
 EXIT_NO_INPUT: int = jobfiles.EXIT_NO_INPUT
 EXIT_INTERNAL: int = jobfiles.EXIT_INTERNAL
@@ -228,7 +231,8 @@ class Runner:
             raise ValueError("'env' is not a mapping of strings")
         if cwd is not None and not isinstance(cwd, str):
             raise ValueError("'cwd' is not a string")
-        return {"argv": argv, "env": env, "cwd": cwd, "num": spec.get("num")}
+        job = {"argv": argv, "env": env, "cwd": cwd, "num": spec.get("num")}
+        return jobfiles.with_return_hook(job, HOOKS)  # type: ignore[no-any-return]
 
     def _attempt(self, info: Record, done: int) -> int:
         record: Record = {
@@ -256,6 +260,8 @@ class Runner:
             return self._record_end(record, EXIT_NO_INPUT)
         record["num"] = spec["num"]
         log = self.meta / jobfiles.LOG_FILE
+        with contextlib.suppress(OSError):  # a return value is this attempt's, or none
+            os.unlink(self.meta / jobfiles.RETURN_FILE)
         if done and log.exists():  # keep the output of the attempt that wrote it
             with contextlib.suppress(OSError):
                 os.replace(log, log.with_name(f"{jobfiles.LOG_FILE}.{done}"))

@@ -39,6 +39,8 @@ STATUS_FILE = "status.json"
 SPEC_FILE = "job.json"
 LOG_FILE = "output.log"
 CANCEL_FILE = "cancel.json"
+RETURN_FILE = "return.json"  # what the task function returned (launch/hooks writes it)
+RETURN_HOOK = "++hydra.callbacks.thesis_sweep_return._target_=thesis_sweep_return.RecordReturn"
 RUNNER_LOG = "runner.log"
 STARTED = "thesis-sweep-runner: started"
 
@@ -266,3 +268,15 @@ def read_runptr(sweep_dir: Path, num: int) -> Path:
         with open(link, encoding="utf-8") as handle:
             target = handle.read().strip()
     return (link.parent / target).resolve()
+
+
+def with_return_hook(spec: dict[str, Any], hooks: Path) -> dict[str, Any]:
+    """The job's spec with the Hydra callback that records what its task function returns
+    (`hooks/thesis_sweep_return.py`, that folder last on PYTHONPATH so it shadows none of
+    the app's modules); the spec as it is where the hook is missing."""
+    if not (hooks / "thesis_sweep_return.py").is_file():
+        return spec
+    env = dict(spec["env"])
+    path = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(part for part in (path, str(hooks)) if part)
+    return dict(spec, argv=[*spec["argv"], RETURN_HOOK], env=env)

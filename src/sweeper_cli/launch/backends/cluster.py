@@ -140,6 +140,10 @@ class ClusterBackend:
         # The protocol first: a runner copy never stands without the module it loads.
         for name, source in ((PROTOCOL_COPY, jobfiles.__file__), (RUNNER_COPY, runner.__file__)):
             jobfiles.atomic_write_bytes(submit_dir / name, Path(source).read_bytes())
+        hooks = submit_dir / runner.HOOKS.name  # the runner copy finds them beside itself
+        hooks.mkdir(exist_ok=True)
+        for hook in runner.HOOKS.glob("*.py"):
+            jobfiles.atomic_write_bytes(hooks / hook.name, hook.read_bytes())
         script = write_job_script(
             submit_dir, render_job_script(self.profile, self.python, sweep_dir)
         )

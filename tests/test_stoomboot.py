@@ -261,6 +261,7 @@ def test_logs_folder_and_teardown_on_a_real_scheduler(cluster: tuple[str, Projec
     assert not list((sweep / "submit").glob("condor-*")) and not list(
         (sweep / "submit").glob("slurm-*")
     )
+    assert job["gpus"] is None  # no GPU asked for (HTCondor's 10000 means none)
     written = sorted(p.name for p in (logs / sweep.name).iterdir())
     assert written and all(name.startswith(("condor-", "slurm-")) for name in written)
     if backend == "htcondor":  # the job's exit code is the app's: HTCondor saw 1

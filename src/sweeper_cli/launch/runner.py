@@ -248,7 +248,7 @@ class Runner:
             "exit_code": None,
             "signal": None,
             "scheduler_id": info["scheduler_id"],
-            "gpus": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "gpus": jobfiles.assigned_gpus(os.environ),
         }
         try:
             spec = self._spec()

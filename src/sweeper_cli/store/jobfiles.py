@@ -280,3 +280,16 @@ def with_return_hook(spec: dict[str, Any], hooks: Path) -> dict[str, Any]:
     path = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
     env["PYTHONPATH"] = os.pathsep.join(part for part in (path, str(hooks)) if part)
     return dict(spec, argv=[*spec["argv"], RETURN_HOOK], env=env)
+
+
+# HTCondor hides the GPUs from a job that asked for none with this device number.
+HTCONDOR_NO_GPU = "10000"
+
+
+def assigned_gpus(environ: Mapping[str, str]) -> str | None:
+    """The GPUs this job was given (CUDA_VISIBLE_DEVICES), None when it got none: also
+    HTCondor's way of saying so (`_CONDOR_AssignedGPUs=10000`)."""
+    devices = environ.get("CUDA_VISIBLE_DEVICES")
+    if environ.get("_CONDOR_AssignedGPUs") == HTCONDOR_NO_GPU and devices == HTCONDOR_NO_GPU:
+        return None
+    return devices

@@ -119,7 +119,7 @@ def test_hostile_value_stays_literal(cluster: tuple[str, Project], tmp_path: Pat
 
     assert OmegaConf.load(Path(job["run_dir"]) / ".hydra" / "config.yaml").note == value
     [sweep] = project.sweeps()
-    for generated in (sweep / "submit").iterdir():
+    for generated in (p for p in (sweep / "submit").rglob("*") if p.is_file()):
         assert f"touch {target}" not in generated.read_text(errors="replace")
 
 

@@ -167,4 +167,5 @@ def _record(
             record["event_log"] = event_log
         if campaign is not None:
             record["campaign"] = campaign
+        (sweep_dir / layout.SUBMIT_DIR).mkdir(exist_ok=True)
         submissions.record_submission(sweep_dir, record)

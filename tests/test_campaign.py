@@ -173,3 +173,30 @@ def test_bad_input_writes_nothing(
     assert done.returncode == 2, done.stderr
     assert words in done.stderr and done.stderr.count("\n") == 1
     assert not project.outputs.exists()
+
+
+def test_campaign_help_status_and_cancel_do_not_import_hydra(project: Project) -> None:
+    import subprocess
+    import sys
+
+    (project.root / "queue.txt").write_text("seed=0 --name a\n")
+    assert project.cli("campaign", "run", "queue.txt", "trainer.epochs=1").returncode == 0
+    for args in (
+        ["campaign", "--help"],
+        ["campaign", "run", "--help"],
+        ["campaign", "status", "queue.txt"],
+        ["campaign", "cancel", "queue.txt"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "sweeper_cli", *args],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, done.stderr
+        imported = {
+            line.split("|")[-1].strip()
+            for line in done.stderr.splitlines()
+            if line.startswith("import time:")
+        }
+        assert "hydra" not in imported and "omegaconf" not in imported, args

@@ -92,7 +92,7 @@ def observe_lines(
 def exit_code(rows: Sequence[LineView]) -> int:
     if any(row.active for row in rows):
         return 4
-    if any(row.problem or row.count(*ENDED_BADLY) for row in rows):
+    if any(row.state == INCOMPLETE for row in rows):  # ended without success, nothing runs
         return 1
     if any(row.state == NOT_STARTED for row in rows):
         return 4

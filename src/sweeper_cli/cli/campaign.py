@@ -62,14 +62,17 @@ def table(record: Record, rows: Sequence[LineView]) -> Table:
         ("queued", "right"),
         ("state", "left"),
     ):
-        grid.add_column(name, justify=justify)  # type: ignore[arg-type]
+        # An experiment's overrides wrap; a sweep's folder name stays whole (for grep).
+        fold = "fold" if name == "experiment" else "ellipsis"
+        whole = name in ("sweep", "state")
+        grid.add_column(name, justify=justify, overflow=fold, no_wrap=whole)  # type: ignore[arg-type]
     for row in rows:
         doc = row.as_json()
         sweep = Path(doc["sweep"]).name if doc["sweep"] else "-"
         state = Text(row.state, style=STATE_STYLE.get(row.state, ""))
         grid.add_row(
             str(doc["line"]),
-            printable(row.line.text),
+            printable(_experiment(row.line.text)),
             printable(sweep),
             f"{doc['succeeded']}/{doc['jobs']}" if doc["sweep"] else "-",
             str(doc["failed"]),
@@ -78,6 +81,20 @@ def table(record: Record, rows: Sequence[LineView]) -> Table:
             state,
         )
     return grid
+
+
+def _experiment(text: str) -> str:
+    """A line's overrides without its --name (the sweep column shows the name)."""
+    import shlex
+
+    keep: list[str] = []
+    words = iter(shlex.split(text))
+    for word in words:
+        if word == "--name":
+            next(words, None)
+        elif not word.startswith("--name="):
+            keep.append(word)
+    return shlex.join(keep)
 
 
 def summary(rows: Sequence[LineView]) -> str:

@@ -130,6 +130,12 @@ def run(
     notes = {note for s in steps if s.planned is not None for note in s.planned.notes}
     for text, style in sorted(notes):
         err.print(text, style=style, highlight=False, markup=False)
+    first = next((s.planned for s in steps if s.planned is not None), None)
+    if first is not None:  # the site's rules, for what one scheduler job asks
+        from sweeper_cli.cli import preview
+        from sweeper_cli.launch.backends.packs import pack_profile
+
+        preview.warn(pack_profile(first.profile, pack or 1), err)
     backend_name = _one_backend(steps, backend)
     if backend_name == "local" and pack:
         raise BadInput("--pack is for cluster backends (locally, --max-running sets the slots)")
@@ -347,10 +353,20 @@ def _submit(
         f"campaign {record.name}: submitted {total} job(s) of {len(going)} line(s){packed} to "
         f"{runner.name} as {submission.scheduler_id}{held} (files in "
         f"{record.folder / 'submit'}); follow with: thesis-sweep campaign status "
-        f"{record.file}",
+        f"{_shown(Path(record.file))}",
         highlight=False,
     )
     return _finish(steps, record, as_json, EXIT_OK)
+
+
+def _shown(path: Path) -> str:
+    """The queue file as the user may paste it: relative to here when inside it."""
+    import shlex
+
+    try:
+        return shlex.quote(str(path.relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(path))
 
 
 def _folder(step: Step) -> Path:

@@ -130,6 +130,10 @@ class ClusterBackend:
 
     def preview(self, sweep_dir: Path, nums: Sequence[int]) -> dict[str, str]:
         """What the first submission of a new sweep would write: its files and job.sh."""
+        if self.pack > 1:
+            from sweeper_cli.launch.backends import packs
+
+            return packs.preview_packs(self, sweep_dir, nums, self.pack)
         submit_dir = sweep_dir / SUBMIT_DIR
         script = render_job_script(self.profile, self.python, sweep_dir)
         files = self.render(submit_dir, submit_dir / JOB_SCRIPT, nums, 1, self.logs_dir(sweep_dir))

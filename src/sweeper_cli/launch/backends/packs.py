@@ -24,6 +24,7 @@ had alone); cpus, memory and GPUs are those of one job, since its jobs run one a
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,6 +88,33 @@ def free_tag(submit_dir: Path, at_least: int = 1) -> int:
     return tag
 
 
+def _per_pack(backend: Any, packs: Sequence[Sequence[Packed]], cap: int | None) -> Any:
+    """The same backend, asking for one pack's resources, capped at `cap`."""
+    per_pack = copy.copy(backend)
+    per_pack.profile = pack_profile(backend.profile, max(len(p) for p in packs))
+    per_pack.max_parallel = cap or backend.max_parallel
+    return per_pack
+
+
+def preview_packs(backend: Any, sweep_dir: Path, nums: Sequence[int], size: int) -> dict[str, str]:
+    """What the first packed submission of a new sweep would write (`run --dry-run`)."""
+    submit_dir = sweep_dir / layout.SUBMIT_DIR
+    jobs = [JobRef(num, sweep_dir) for num in nums]
+    packs = make_packs([SweepJobs(sweep_dir, jobs)], size)
+    packs_file = submit_dir / "packs-1.json"
+    script = render_job_script(backend.profile, backend.python, sweep_dir, packs_file)
+    per_pack = _per_pack(backend, packs, None)
+    files = per_pack.render(
+        submit_dir,
+        submit_dir / "pack-1.sh",
+        list(range(len(packs))),
+        1,
+        backend.logs_dir(sweep_dir),
+    )
+    shown = [[f"job {p.job.num}" for p in pack] for pack in packs]
+    return {**files, "pack-1.sh": script, packs_file.name: json.dumps(shown) + "\n"}
+
+
 def submit_packs(
     backend: Any,
     submit_dir: Path,
@@ -119,9 +147,7 @@ def submit_packs(
         render_job_script(backend.profile, backend.python, submit_dir.parent, packs_file),
         f"pack-{tag}.sh",
     )
-    per_pack = copy.copy(backend)  # the same backend, asking for one pack's resources
-    per_pack.profile = pack_profile(backend.profile, max(len(p) for p in packs))
-    per_pack.max_parallel = cap or backend.max_parallel
+    per_pack = _per_pack(backend, packs, cap)
     everyone = [p.job for pack in packs for p in pack]
     submission: Submission = per_pack.submit_files(
         submit_dir, script, list(range(len(packs))), tag, logs, everyone

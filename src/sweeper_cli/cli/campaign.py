@@ -109,9 +109,10 @@ def status(
     output_root: str = OUTPUT_ROOT,
     as_json: bool = JSON,
 ) -> int:
-    """One row per line of the queue file: its sweep, jobs succeeded/total, failed,
-    running, queued, and COMPLETE / INCOMPLETE / NOT STARTED. Exit 0 all complete, 1 a job
-    failed, was cancelled or lost, 4 jobs still queued or running (or lines not started).
+    """One row per line of the queue file: its sweep, jobs succeeded/total, failed (failed,
+    cancelled or lost), running, queued, and COMPLETE / INCOMPLETE / NOT STARTED. Exit 0
+    all complete, 1 a job failed, was cancelled or lost, 4 jobs still queued or running (or
+    lines not started).
     """
     from sweeper_cli.campaign import view
     from sweeper_cli.state import status as core

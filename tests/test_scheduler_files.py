@@ -462,6 +462,7 @@ def test_make_profile_unknown_key_lists_valid_keys() -> None:
             "python",
             "setup",
             "site",
+            "success",
             "teardown",
             "time",
         ]

@@ -25,6 +25,7 @@ RANKS = {
     "state": 5,
     "results": 6,
     "search": 7,
+    "campaign": 7,
     "cli": 8,
     "__main__": 9,
 }

@@ -34,5 +34,6 @@ class Cause(str, Enum):
     HELD = "held"
     REMOVED = "removed"  # scancel/condor_rm outside thesis-sweep (an admin)
     CHECKPOINTED = "checkpointed"  # exited with the checkpoint code: runs again
+    MISSING_FILES = "missing_files"  # exited 0 without the files the success setting names
     NOT_SUBMITTED = "not_submitted"
     LOST = "lost"

@@ -18,6 +18,7 @@ import typer
 
 from sweeper_cli import __version__
 from sweeper_cli.cli import adopt as adopt_cmd
+from sweeper_cli.cli import campaign as campaign_cmd
 from sweeper_cli.cli import cancel as cancel_cmd
 from sweeper_cli.cli import compare as compare_cmd
 from sweeper_cli.cli import init as init_cmd
@@ -50,6 +51,7 @@ app.command("cancel")(command(cancel_cmd.cancel))
 app.command("remove")(command(remove_cmd.remove))
 app.command("compare")(command(compare_cmd.compare))
 app.command("adopt")(command(adopt_cmd.adopt))
+app.add_typer(campaign_cmd.app, name="campaign")
 
 
 def _version_callback(value: bool) -> None:

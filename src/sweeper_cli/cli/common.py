@@ -28,6 +28,22 @@ GPUS_PER_JOB = typer.Option(
 JOBS_PER_GPU = typer.Option(
     None, "--jobs-per-gpu", min=1, help="Local: jobs that may share one GPU (default 1)."
 )
+PACK = typer.Option(
+    None,
+    "--pack",
+    min=1,
+    metavar="K",
+    help="Cluster: run K jobs one after another in each scheduler job (one slot, one queue "
+    "wait; each job keeps its own run dir, status and log; the pack asks for K times the "
+    "profile's time).",
+)
+SUCCESS = typer.Option(
+    None,
+    "--success",
+    metavar="GLOBS",
+    help="Files a run dir must hold for its job to count as succeeded, comma-separated "
+    "globs (e.g. facts/scalars.csv,best_val.pt); default: the profile's, else the setting.",
+)
 FAIL_FAST = typer.Option(False, "--fail-fast", help="Stop at the first failed job.")
 WARM = typer.Option(
     None,

@@ -57,7 +57,8 @@ def _scheduler_files(sweep_dir: Path, index: runs_index.Index, num: int) -> list
         return []
     newest = held[-1]
     backend = index.header.backend
-    return scheduler_logs(sweep_dir, backend, newest.logs, newest.job_ids[num], num)
+    task = newest.tasks.get(num, num)  # a packed job's files are its pack's
+    return scheduler_logs(sweep_dir, backend, newest.logs, newest.job_ids[num], task)
 
 
 def logs(

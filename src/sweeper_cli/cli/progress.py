@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from types import TracebackType
 
 from rich.console import Console
@@ -18,11 +20,20 @@ from sweeper_cli.states import State
 class Reporter:
     """Receives backend events and shows them; use as a context manager."""
 
-    def __init__(self, total: int, labels: dict[int, str], console: Console) -> None:
+    def __init__(
+        self,
+        total: int,
+        labels: Mapping[int, str],
+        console: Console,
+        jobs: Mapping[Path, tuple[str, str]] | None = None,
+    ) -> None:
+        """`labels`: each job number's overrides; `jobs` instead names jobs of several
+        sweeps by their run dir: (who, e.g. "line 2 job 0", overrides)."""
         self.total = total
         self.labels = labels
+        self.jobs = jobs or {}
         self.console = console
-        self.started: dict[int, float] = {}
+        self.started: dict[object, float] = {}
         self.live = console.is_terminal
         self.progress = Progress(
             TextColumn("[bold]sweep"),
@@ -53,17 +64,20 @@ class Reporter:
             print(printable_lines(text), file=sys.stderr, flush=True)
 
     def __call__(self, event: Event) -> None:
-        label = printable(self.labels.get(event.num, ""))
+        key: object = event.num
+        who, label = f"job {event.num}", self.labels.get(event.num, "")
+        if event.run_dir is not None and event.run_dir in self.jobs:
+            key = event.run_dir
+            who, label = self.jobs[event.run_dir]
+        label = printable(label)
         if event.kind == "started":
-            self.started[event.num] = time.monotonic()
-            self._line(f"job {event.num} started: {label}", "dim")
+            self.started[key] = time.monotonic()
+            self._line(f"{who} started: {label}", "dim")
         elif event.kind == "finished":
-            took = time.monotonic() - self.started.pop(event.num, time.monotonic())
+            took = time.monotonic() - self.started.pop(key, time.monotonic())
             detail = f", {printable(event.detail)}" if event.detail else ""
             state = State(event.state or State.LOST.value)
-            self._line(
-                f"job {event.num} {state.value} ({took:.1f}s{detail}): {label}", STATE_STYLE[state]
-            )
+            self._line(f"{who} {state.value} ({took:.1f}s{detail}): {label}", STATE_STYLE[state])
             self.progress.advance(self.task)
         elif event.kind == "note":
             self._line(f"note: {printable(str(event.detail))}", "dim")

@@ -68,6 +68,13 @@ def resume(
         None, "--time", help="Cluster: time limit for the resubmitted jobs, e.g. 2h or x2."
     ),
     cpus: int = typer.Option(None, "--cpus", min=1, help="Cluster: CPUs per resubmitted job."),
+    pack: int = typer.Option(
+        None,
+        "--pack",
+        min=1,
+        metavar="K",
+        help="Cluster: K jobs one after another per scheduler job (default: as they were).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be relaunched."),
     output_root: str = OUTPUT_ROOT,
     as_json: bool = JSON,
@@ -110,6 +117,9 @@ def resume(
         wants = (memory, time_limit, cpus)
         if header.backend == "local" and (profile_name or any(v is not None for v in wants)):
             raise BadInput("--profile, --memory, --time and --cpus are for cluster sweeps")
+        if header.backend == "local" and pack is not None:
+            raise BadInput("--pack is for cluster sweeps")
+        packing = pack or _last_pack(choice.relaunch)
         profile = with_resources(profile, memory=memory, time=time_limit, cpus=cpus)
         preview.warn(profile, err)
         pool = local_pool(settings, profile, gpus, gpus_per_job, jobs_per_gpu)
@@ -124,6 +134,7 @@ def resume(
             fail_fast=fail_fast,
             python=header.text("python"),
             observe=status.observe_run,
+            pack=packing,
         )
         for job, why in choice.skipped:
             if nums is not None or why != "succeeded":
@@ -183,6 +194,8 @@ ALIASES = {
     "time": Cause.TIME_LIMIT,
     "timeout": Cause.TIME_LIMIT,
     "evicted": Cause.PREEMPTED,
+    "missing": Cause.MISSING_FILES,
+    "success": Cause.MISSING_FILES,
 }
 
 
@@ -225,6 +238,12 @@ def _profile(view: SweepView, jobs: list[JobView], name: str | None) -> Profile:
         doc = header.raw.get("profile")
         recorded = doc if isinstance(doc, dict) else None
     return Profile.from_json(dict(recorded) if recorded else None, header.backend)
+
+
+def _last_pack(jobs: list[JobView]) -> int | None:
+    """The pack size of these jobs' newest submission (None: one job per scheduler job)."""
+    last = [j.submissions[-1] for j in jobs if j.submissions]
+    return max(last, key=lambda sub: sub.number).pack if last else None
 
 
 def _asked(profile: Profile) -> dict[str, object]:

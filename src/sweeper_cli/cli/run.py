@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import typer
 
 from sweeper_cli.cli import preview
-from sweeper_cli.cli.common import FAIL_FAST, GPUS, GPUS_PER_JOB, JOBS_PER_GPU, JSON, WARM
+from sweeper_cli.cli.common import (
+    FAIL_FAST,
+    GPUS,
+    GPUS_PER_JOB,
+    JOBS_PER_GPU,
+    JSON,
+    PACK,
+    SUCCESS,
+    WARM,
+)
 from sweeper_cli.cli.console import print_json, stderr, stdout
 from sweeper_cli.errors import EXIT_OK, BadInput
-from sweeper_cli.project.profiles import choose
-from sweeper_cli.project.settings import resolve
+from sweeper_cli.project.profiles import Profile, choose
+from sweeper_cli.project.settings import Settings, resolve
 from sweeper_cli.store import locks
 
 CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -77,6 +88,8 @@ def run(
         help="A search: the metric(s) each trial is judged by, as compare names them "
         "(default: the config's thesis_sweep.objective, else optimized_metric).",
     ),
+    pack: int = PACK,
+    success: str = SUCCESS,
     as_json: bool = JSON,
 ) -> int:
     """Run a sweep: one single Hydra run per combination."""
@@ -94,100 +107,188 @@ def run(
         "max_jobs": max_jobs,
         "warm": warm,
         "validate": False if no_validate else None,
+        "success": success,
     }
-    settings = resolve(flags)
-    os.chdir(settings.project_root)  # jobs start here; Hydra's runtime.cwd is here
-    from sweeper_cli.cli.launching import launch, local_parallel, local_pool, submit
-
-    early = choose(settings.profiles, settings["profile"], backend)  # fail fast, before Hydra
-    local_pool(settings, early, gpus, gpus_per_job, jobs_per_gpu)
-    settings = settings.with_python(early.python, f"profile {early.name}")
-    from sweeper_cli.cli.render import plan_heading, plan_json, plan_table
-    from sweeper_cli.launch.backends.base import JobRef
-    from sweeper_cli.launch.backends.registry import get_backend
-    from sweeper_cli.launch.warm import EarlyServer
-    from sweeper_cli.planning import sweep  # imports Hydra: kept off the --help path
-    from sweeper_cli.state.status import observe_run
-
-    # Local warm starts: the job-start server preloads while the sweep is planned.
-    early_server = EarlyServer(
-        settings["warm"] if early.backend == "local" and not dry_run else "off"
+    options = LaunchOptions(
+        backend, jobs, max_parallel, gpus, gpus_per_job, jobs_per_gpu, fail_fast, pack
     )
-    try:
-        prepared = sweep.prepare(settings, every, on_app=early_server.begin, objective=objective)
-        err = stderr()
-        if prepared.target.note:
-            err.print(f"note: {prepared.target.note}", highlight=False, markup=False)
-        if prepared.plan.chdir is None:
-            err.print(
-                f"warning: every job starts in {settings.project_root} (Hydra >= 1.2 does not "
-                "change into the run dir by default): files the jobs write with relative paths "
-                "land in one folder and overwrite each other. Set hydra.job.chdir=true, or write "
-                "under HydraConfig.get().runtime.output_dir and set hydra.job.chdir=false to "
-                "say so.",
-                style="yellow",
-                highlight=False,
-                markup=False,
-            )
-        chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
-        if chosen.python and chosen.python != early.python:
-            # The config chose a profile whose interpreter runs the app: plan for that one.
-            early_server.cancel()
-            settings = settings.with_python(chosen.python, f"profile {chosen.name}")
-            prepared = sweep.prepare(
-                settings, every, on_app=early_server.begin, objective=objective
-            )
-        pool = local_pool(settings, chosen, gpus, gpus_per_job, jobs_per_gpu)
-        runner = get_backend(
-            chosen.backend,
-            chosen,
-            max_parallel=local_parallel(settings, jobs, pool)
-            if chosen.backend == "local"
-            else max_parallel,
-            gpu_pool=pool,
-            fail_fast=fail_fast,
-            warm=settings["warm"],
-            early=early_server,
-            python=settings["python"],
-            observe=observe_run,
-        )
-        runner.check_paths([prepared.sweep_dir])
-        preview.warn(chosen, err)
-        if prepared.plan.search is not None:
-            return _search(prepared, chosen, runner, pool, jobs, settings, dry_run, as_json, wait)
-        if dry_run:
-            doc = plan_json(
-                prepared.naming.name,
-                prepared.sweep_dir,
-                [(j.num, j.overrides, prepared.run_dir(j.num)) for j in prepared.plan.jobs],
-                prepared.plan.swept_keys,
-            )
-            doc["backend"] = chosen.backend
-            doc["profile"] = chosen.as_json()
-            nums = [j.num for j in prepared.plan.jobs]
-            doc["files"] = preview.files(runner, prepared.sweep_dir, nums)
-            note = preview.memory_note(chosen, settings.profiles)
-            if as_json:
-                print_json(doc)
-                return EXIT_OK
-            out = stdout()
-            out.print(plan_heading(doc), highlight=False, markup=False, soft_wrap=True)
-            out.print(plan_table(doc))
-            if note:
-                err.print(f"note: {note}", highlight=False)
-            preview.show(doc["files"], prepared.sweep_dir)
-            return EXIT_OK
+    from sweeper_cli.cli.launching import launch, submit
+    from sweeper_cli.launch.backends import packs
+    from sweeper_cli.launch.warm import EarlyServer
 
-        sweep_dir, run_dirs = sweep.create(prepared, runner.name, profile=chosen.as_json())
-        refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, run_dirs, strict=True)]
-        labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
+    early = EarlyServer("off")
+    try:
+        planned = plan(flags, every, options, None if dry_run else early, objective)
+        err = stderr()
+        for text, style in planned.notes:
+            err.print(text, style=style, highlight=False, markup=False)
+        prepared, chosen, runner = planned.prepared, planned.profile, planned.runner
+        preview.warn(packs.pack_profile(chosen, options.pack or 1), err)
+        if prepared.plan.search is not None:
+            return _search(
+                prepared,
+                chosen,
+                runner,
+                planned.pool,
+                jobs,
+                planned.settings,
+                dry_run,
+                as_json,
+                wait,
+            )
+        if dry_run:
+            return _dry_run(planned, as_json)
+        sweep_dir, refs, labels = create(planned)
         with locks.launch_lock(sweep_dir):
-            err.print(f"sweep {sweep_dir}  ({len(run_dirs)} jobs)", highlight=False, markup=False)
+            err.print(f"sweep {sweep_dir}  ({len(refs)} jobs)", highlight=False, markup=False)
             if runner.name == "local":
                 return launch(runner, sweep_dir, refs, labels, as_json)
             return submit(runner, sweep_dir, refs, as_json, wait)
     finally:
-        early_server.cancel()  # unless the launch took it
+        early.cancel()  # unless the launch took it
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """Where and how a sweep's jobs run, as `run`'s flags say (None: not given)."""
+
+    backend: str | None = None
+    jobs: int | None = None
+    max_parallel: int | None = None
+    gpus: str | None = None
+    gpus_per_job: int | None = None
+    jobs_per_gpu: int | None = None
+    fail_fast: bool = False
+    pack: int | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A planned, validated sweep and the backend that will run it; nothing written yet.
+    `notes` are the lines to show the user (text, style)."""
+
+    settings: Settings
+    prepared: Any  # planning.sweep.Prepared
+    profile: Profile
+    pool: Any  # launch.gpus.GpuPool | None
+    runner: Any  # a launch backend
+    success: tuple[str, ...]
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def plan(
+    flags: dict[str, Any],
+    every: list[str],
+    options: LaunchOptions,
+    early: Any = None,
+    objective: str | None = None,
+) -> Planned:
+    """Resolve the settings, choose the profile and backend, plan and validate the sweep of
+    `every` override: what `run` does before it writes anything (a campaign too, per line).
+    `early`: a job-start server (`warm.EarlyServer`) that a local sweep begins while it is
+    planned (in the settings' `warm` mode), for its launch to take."""
+    from sweeper_cli.cli.launching import local_parallel, local_pool
+    from sweeper_cli.launch.backends.registry import get_backend
+    from sweeper_cli.launch.warm import EarlyServer
+
+    settings = resolve(flags)
+    os.chdir(settings.project_root)  # jobs start here; Hydra's runtime.cwd is here
+    gpus, per_job, per_gpu = options.gpus, options.gpus_per_job, options.jobs_per_gpu
+    backend = options.backend
+    early_profile = choose(settings.profiles, settings["profile"], backend)  # before Hydra
+    local_pool(settings, early_profile, gpus, per_job, per_gpu)
+    settings = settings.with_python(early_profile.python, f"profile {early_profile.name}")
+    from sweeper_cli.planning import sweep  # imports Hydra: kept off the --help path
+    from sweeper_cli.state.status import observe_run
+
+    server = early if early is not None else EarlyServer("off")
+    if early is not None:  # local warm starts: the server preloads while the sweep is planned
+        server.mode = settings["warm"] if early_profile.backend == "local" else "off"
+    prepared = sweep.prepare(settings, every, on_app=server.begin, objective=objective)
+    notes: list[tuple[str, str]] = []
+    if prepared.target.note:
+        notes.append((f"note: {prepared.target.note}", ""))
+    if prepared.plan.chdir is None:
+        notes.append((CHDIR_WARNING.format(root=settings.project_root), "yellow"))
+    chosen = choose(settings.profiles, settings["profile"] or prepared.plan.profile, backend)
+    if chosen.python and chosen.python != early_profile.python:
+        # The config chose a profile whose interpreter runs the app: plan for that one.
+        server.cancel()
+        settings = settings.with_python(chosen.python, f"profile {chosen.name}")
+        prepared = sweep.prepare(settings, every, on_app=server.begin, objective=objective)
+    if options.pack and options.pack > 1 and chosen.backend == "local":
+        raise BadInput("--pack is for cluster backends (locally, -j sets how many run at once)")
+    pool = local_pool(settings, chosen, gpus, per_job, per_gpu)
+    runner = get_backend(
+        chosen.backend,
+        chosen,
+        max_parallel=local_parallel(settings, options.jobs, pool)
+        if chosen.backend == "local"
+        else options.max_parallel,
+        gpu_pool=pool,
+        fail_fast=options.fail_fast,
+        warm=settings["warm"],
+        early=server,
+        python=settings["python"],
+        observe=observe_run,
+        pack=options.pack,
+    )
+    runner.check_paths([prepared.sweep_dir])
+    wanted = settings["success"] if settings.sources["success"] == "flag" else ()
+    success = tuple(wanted or chosen.success or settings["success"])
+    return Planned(settings, prepared, chosen, pool, runner, success, notes)
+
+
+CHDIR_WARNING = (
+    "warning: every job starts in {root} (Hydra >= 1.2 does not change into the run dir by "
+    "default): files the jobs write with relative paths land in one folder and overwrite "
+    "each other. Set hydra.job.chdir=true, or write under "
+    "HydraConfig.get().runtime.output_dir and set hydra.job.chdir=false to say so."
+)
+
+
+def create(planned: Planned) -> tuple[Path, list[Any], dict[int, str]]:
+    """Write the planned sweep; returns its folder, its jobs (JobRef) and their labels."""
+    from sweeper_cli.launch.backends.base import JobRef
+    from sweeper_cli.planning import sweep
+
+    prepared = planned.prepared
+    sweep_dir, run_dirs = sweep.create(
+        prepared,
+        planned.runner.name,
+        profile=planned.profile.as_json(),
+        success=planned.success,
+    )
+    refs = [JobRef(j.num, d) for j, d in zip(prepared.plan.jobs, run_dirs, strict=True)]
+    labels = {j.num: " ".join(j.overrides) for j in prepared.plan.jobs}
+    return sweep_dir, refs, labels
+
+
+def _dry_run(planned: Planned, as_json: bool) -> int:
+    from sweeper_cli.cli.render import plan_heading, plan_json, plan_table
+
+    prepared, chosen, runner = planned.prepared, planned.profile, planned.runner
+    doc = plan_json(
+        prepared.naming.name,
+        prepared.sweep_dir,
+        [(j.num, j.overrides, prepared.run_dir(j.num)) for j in prepared.plan.jobs],
+        prepared.plan.swept_keys,
+    )
+    doc["backend"] = chosen.backend
+    doc["profile"] = chosen.as_json()
+    nums = [j.num for j in prepared.plan.jobs]
+    doc["files"] = preview.files(runner, prepared.sweep_dir, nums)
+    note = preview.memory_note(chosen, planned.settings.profiles)
+    if as_json:
+        print_json(doc)
+        return EXIT_OK
+    out = stdout()
+    out.print(plan_heading(doc), highlight=False, markup=False, soft_wrap=True)
+    out.print(plan_table(doc))
+    if note:
+        stderr().print(f"note: {note}", highlight=False)
+    preview.show(doc["files"], prepared.sweep_dir)
+    return EXIT_OK
 
 
 def _search(

@@ -165,13 +165,16 @@ def job_spec(
         "THESIS_SWEEP_JOB_NUM": str(num),
         "THESIS_SWEEP_RUN_DIR": str(run_dir),
     }
-    return {
+    spec = {
         "schema_version": runs_index.SCHEMA_VERSION,
         "num": num,
         "argv": argv,
         "cwd": template["cwd"],
         "env": env,
     }
+    if template.get("success"):  # files the run dir must hold for the job to succeed
+        spec["success"] = list(template["success"])
+    return spec
 
 
 def me() -> dict[str, Any]:
@@ -271,8 +274,10 @@ def create(
     backend: str,
     profile: Mapping[str, Any] | None = None,
     argv: Sequence[str] | None = None,
+    success: Sequence[str] = (),
 ) -> tuple[Path, list[Path]]:
-    """Write the sweep's folders and metadata; return the sweep folder and the run dirs."""
+    """Write the sweep's folders and metadata; return the sweep folder and the run dirs.
+    `success`: files each run dir must hold for its job to count as succeeded."""
     root = prepared.output_root
     multiruns, runs = root / "multiruns", root / "runs"
     multiruns.mkdir(parents=True, exist_ok=True)
@@ -290,6 +295,8 @@ def create(
         try:
             index = _index(prepared, sweep_dir, names, backend, argv or sys.argv)
             index["sweep"]["profile"] = dict(profile) if profile else None
+            if success:
+                index["sweep"]["job_template"]["success"] = list(success)
             _fill(prepared, sweep_dir, index, run_dirs, made)
         except _Clash:
             _undo(sweep_dir, made)

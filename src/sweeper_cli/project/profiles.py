@@ -16,6 +16,7 @@ from typing import Any
 from sweeper_cli.errors import BadInput
 from sweeper_cli.project.resources import TIME, more_memory, more_time, parse_memory
 from sweeper_cli.project.submit_lines import check_extra
+from sweeper_cli.project.success import parse_success
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -47,6 +48,7 @@ class Profile:
     extra: tuple[str, ...] = ()
     logs: str | None = None  # folder of the scheduler's own .out/.err files
     site: str | None = None  # a site table (sites/<name>.toml) whose rules are checked
+    success: tuple[str, ...] = ()  # files a run dir must hold to count as succeeded
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None, backend: str) -> Profile:
@@ -54,7 +56,7 @@ class Profile:
         if not data:
             return cls(backend=backend)
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("setup", "teardown", "extra"):
+        for key in ("setup", "teardown", "extra", "success"):
             fields[key] = tuple(fields.get(key, ()))
         return cls(**fields)
 
@@ -64,6 +66,7 @@ class Profile:
             "setup": list(self.setup),
             "teardown": list(self.teardown),
             "extra": list(self.extra),
+            "success": list(self.success),
             "env": dict(self.env),
         }
 
@@ -168,6 +171,8 @@ def make_profile(name: str, table: Mapping[str, Any]) -> Profile:
     for key in ("setup", "teardown", "extra"):
         if key in table:
             values[key] = _lines(name, key, table[key], blocks=key != "extra")
+    if "success" in table:
+        values["success"] = parse_success(table["success"], f"profile {name!r}")
     if "env" in table:
         env = table["env"]
         if not isinstance(env, Mapping) or not all(_ENV_KEY.fullmatch(str(k)) for k in env):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper_cli.errors import BadInput
+from sweeper_cli.project.success import parse_success
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,6 +55,7 @@ KEYS: dict[str, tuple[Any, str]] = {
     "warm": ("hydra", "warm"),
     "validate": (True, "bool"),
     "profile": (None, "str"),
+    "success": ((), "success"),
 }
 TABLES = ("profiles",)
 APP_KEYS = ("module", "script", "command")
@@ -136,6 +138,8 @@ def _has_table(pyproject: Path) -> bool:
 
 
 def _parse(key: str, raw: Any, kind: str, origin: str, base: Path) -> Any:
+    if kind == "success":
+        return parse_success(raw, origin)
     try:
         if kind == "int":
             value = int(raw)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from sweeper_cli.project.success import describe
 from sweeper_cli.states import Cause, State
 from sweeper_cli.store.jobfiles import STALE_AFTER, cancels, record_alive
 from sweeper_cli.store.records import Process, StatusRecord
@@ -49,6 +50,7 @@ class JobFacts:
     incomplete: bool = False  # the sweep's creation was interrupted
     launcher: Process | None = None  # queued jobs: who starts (local) or submits them
     submitted: bool | None = None  # cluster: a submission after the requeue holds it
+    missing_success: tuple[str, ...] = ()  # success files the run dir lacks (see success)
 
 
 def launcher_alive(launcher: Process | None, here: str, alive: Alive) -> bool:
@@ -80,6 +82,8 @@ def decide(facts: JobFacts, here: str, now: datetime, alive: Alive) -> Verdict:
         return _running(facts, record, here, now, alive)
     if record.state is State.QUEUED:
         return _queued(facts, record, here, now, alive)
+    if record.state is State.SUCCEEDED and facts.missing_success:
+        return Verdict(State.FAILED, describe(facts.missing_success), Cause.MISSING_FILES)
     return ended(record)
 
 

@@ -237,6 +237,7 @@ def cancel(
     view = observe(sweep_dir)
     targets = [j for j in pick(view, nums) if j.state in (State.QUEUED, State.RUNNING)]
     targets = [j for j in targets if j.run_dir is not None and untouchable(view, j) is None]
+    targets += pack_mates(view, targets)
     if not targets:
         return [], view
     backend = get_backend(view.header.backend, observe=observe_run)
@@ -264,6 +265,26 @@ def cancel(
             break
         time.sleep(0.2)
     return sorted(wanted), view
+
+
+def pack_mates(view: SweepView, targets: list[JobView]) -> list[JobView]:
+    """Unfinished jobs that share a scheduler job (a pack) with a target: stopping the
+    pack stops them too, so they are cancelled with it rather than left to look removed."""
+    ids = {
+        j.scheduler_id
+        for j in targets
+        if j.scheduler_id and j.submissions and j.num in j.submissions[-1].tasks
+    }
+    chosen = {j.num for j in targets}
+    return [
+        j
+        for j in view.jobs
+        if j.num not in chosen
+        and j.scheduler_id in ids
+        and j.state in (State.QUEUED, State.RUNNING)
+        and j.run_dir is not None
+        and untouchable(view, j) is None
+    ]
 
 
 def stop_search(sweep_dir: Path, reason: str) -> SweepView:

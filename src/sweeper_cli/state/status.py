@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sweeper_cli.launch.backends.base import Observation
+from sweeper_cli.project import success
 from sweeper_cli.state.decide import JobFacts, decide, launcher_alive
 from sweeper_cli.state.views import JobView, SearchView, SweepView
 from sweeper_cli.states import Cause, State
@@ -87,6 +88,7 @@ class _Context:
     cluster: bool
     launcher: records.Process | None  # schema 1: the sweep-wide local launcher
     submissions: Sequence[records.Submission]
+    success: tuple[str, ...] = ()  # files a succeeded job's run dir must hold
 
 
 def _scheduler_id(num: int, after: int, subs: Sequence[records.Submission]) -> str | None:
@@ -133,6 +135,10 @@ def observe_job(
                 submitted = scheduler_id is not None
         else:
             scheduler_id = record.scheduler_id or _scheduler_id(entry.num, 0, ctx.submissions)
+    absent: tuple[str, ...] = ()
+    if record is not None and record.state is State.SUCCEEDED and ctx.success:
+        assert run_dir is not None
+        absent = tuple(success.missing(run_dir, ctx.success))
     facts = JobFacts(
         problem=entry.problem,
         run_dir_exists=exists,
@@ -144,6 +150,7 @@ def observe_job(
         incomplete=ctx.incomplete,
         launcher=(record.launcher if record else None) or ctx.launcher,
         submitted=submitted,
+        missing_success=absent,
     )
     state, reason, cause = decide(facts, ctx.here, ctx.now, ctx.alive)
     held = tuple(sub for sub in ctx.submissions if entry.num in sub.job_ids)
@@ -188,6 +195,7 @@ def observe_run(num: int, run_dir: Path, alive: Alive = is_alive) -> JobView:
         cluster=False,
         launcher=None,
         submissions=(),
+        success=success.recorded(layout.spec_path(run_dir)),
     )
     return observe_job(records.JobEntry(num), run_dir, ctx)
 
@@ -286,11 +294,26 @@ def _merge_scheduler(
         return
     view.answers = dict(answers)
     view.jobs = [
-        reconcile(j, answers.get(j.num), submitted_at(view, j.num), now, LOST_GRACE)
+        reconcile(j, in_pack(j, answers.get(j.num)), submitted_at(view, j.num), now, LOST_GRACE)
         if j.num in unsure
         else j
         for j in view.jobs
     ]
+
+
+def in_pack(job: JobView, seen: Observation | None) -> Observation | None:
+    """A queued job of a pack whose scheduler job runs waits for its turn in the pack."""
+    newest = job.submissions[-1] if job.submissions else None
+    if (
+        seen is None
+        or seen.state is not State.RUNNING
+        or job.state is not State.QUEUED
+        or newest is None
+        or job.num not in newest.tasks
+    ):
+        return seen
+    task = newest.tasks[job.num]
+    return Observation(State.QUEUED, f"waiting for its turn in pack {task} ({job.scheduler_id})")
 
 
 def observe(
@@ -323,6 +346,7 @@ def observe(
         cluster=cluster,
         launcher=header.launcher,
         submissions=view.submissions,
+        success=success.of(header.raw.get("job_template")),
     )
     pairs = runptrs.job_dirs(index, sweep_dir)
     if only is not None:

@@ -226,6 +226,21 @@ class Submission:
     files: tuple[str, ...] = ()
     profile: Mapping[str, Any] | None = None
     logs: str | None = None  # the folder of the scheduler's .out/.err files (None: submit/)
+    # Packs (several jobs one after another in one scheduler job): each job's pack number
+    # in the submission, and the pack size; empty / None for one job per scheduler job.
+    tasks: Mapping[int, int] = field(default_factory=dict)
+    pack: int | None = None
+    event_log: str | None = None  # HTCondor: the cluster's event log, when not in submit/
+
+
+def _tasks(data: Mapping[str, Any], what: str) -> dict[int, int]:
+    tasks = data.get("tasks") or {}
+    try:
+        if not isinstance(tasks, Mapping):
+            raise ValueError
+        return {int(k): int(v) for k, v in tasks.items()}
+    except (TypeError, ValueError):
+        raise RecordProblem(f"{what} has bad 'tasks'") from None
 
 
 def parse_submission(data: Any, number: int) -> Submission:
@@ -254,4 +269,7 @@ def parse_submission(data: Any, number: int) -> Submission:
         files=tuple(str(f) for f in files) if isinstance(files, list) else (),
         profile=profile if isinstance(profile, Mapping) else None,
         logs=_get(data, "logs", (str,), what),
+        tasks=_tasks(data, what),
+        pack=_get(data, "pack", (int,), what),
+        event_log=_get(data, "event_log", (str,), what),
     )

@@ -33,6 +33,7 @@ class Event:
     num: int
     state: str | None = None
     detail: str | None = None
+    run_dir: Path | None = None  # the job's (job numbers repeat across a campaign's sweeps)
 
 
 @dataclass(frozen=True)

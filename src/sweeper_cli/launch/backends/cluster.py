@@ -10,10 +10,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from sweeper_cli.errors import BadInput
+from sweeper_cli.launch import pack as pack_runner
 from sweeper_cli.launch import runner
 from sweeper_cli.launch.backends.base import JobRef, Observation, Submission
 from sweeper_cli.launch.backends.jobscript import (
     JOB_SCRIPT,
+    PACK_COPY,
     PROTOCOL_COPY,
     RUNNER_COPY,
     check_setup,
@@ -84,6 +86,7 @@ class ClusterBackend:
         profile: Profile | None = None,
         python: str | None = None,
         max_parallel: int | None = None,
+        pack: int | None = None,
         **_ignored: object,
     ) -> None:
         self.profile = profile or Profile(backend=self.name)
@@ -91,6 +94,7 @@ class ClusterBackend:
         # record (the profile's, resolved by the settings), else the profile's as written.
         self.python = python or self.profile.python or sys.executable
         self.max_parallel = max_parallel or self.profile.max_parallel
+        self.pack = pack or 1  # jobs one after another in one scheduler job
         check_setup(self.profile)
 
     # -- subclass interface ---------------------------------------------------------------
@@ -126,46 +130,31 @@ class ClusterBackend:
 
     def preview(self, sweep_dir: Path, nums: Sequence[int]) -> dict[str, str]:
         """What the first submission of a new sweep would write: its files and job.sh."""
+        if self.pack > 1:
+            from sweeper_cli.launch.backends import packs
+
+            return packs.preview_packs(self, sweep_dir, nums, self.pack)
         submit_dir = sweep_dir / SUBMIT_DIR
         script = render_job_script(self.profile, self.python, sweep_dir)
         files = self.render(submit_dir, submit_dir / JOB_SCRIPT, nums, 1, self.logs_dir(sweep_dir))
         return {**files, JOB_SCRIPT: script}
 
     def launch(self, sweep_dir: Path, jobs: Sequence[JobRef], on_event: object) -> Submission:
+        if self.pack > 1:
+            from sweeper_cli.launch.backends import packs
+
+            return packs.submit_packs(
+                self, sweep_dir / SUBMIT_DIR, [packs.SweepJobs(sweep_dir, jobs)], self.pack
+            )
         self.check_paths([sweep_dir])
         submit_dir = sweep_dir / SUBMIT_DIR
-        submit_dir.mkdir(exist_ok=True)
-        logs = self.logs_dir(sweep_dir)
-        logs.mkdir(parents=True, exist_ok=True)  # Slurm does not create it
-        # The protocol first: a runner copy never stands without the module it loads.
-        for name, source in ((PROTOCOL_COPY, jobfiles.__file__), (RUNNER_COPY, runner.__file__)):
-            jobfiles.atomic_write_bytes(submit_dir / name, Path(source).read_bytes())
-        hooks = submit_dir / runner.HOOKS.name  # the runner copy finds them beside itself
-        hooks.mkdir(exist_ok=True)
-        for hook in runner.HOOKS.glob("*.py"):
-            jobfiles.atomic_write_bytes(hooks / hook.name, hook.read_bytes())
+        logs = self.prepare_submit_dir(submit_dir, self.logs_dir(sweep_dir))
         script = write_job_script(
             submit_dir, render_job_script(self.profile, self.python, sweep_dir)
         )
         tag = len(submissions.read_submissions(sweep_dir)) + 1
         nums = [job.num for job in jobs]
-        files = self.render(submit_dir, script, nums, tag, logs)
-        try:
-            for name, text in files.items():
-                layout.atomic_write_text(submit_dir / name, text)
-            submission = self.submit(submit_dir, files, nums)
-        except Exception as exc:
-            for job in jobs:  # never launched: say so, so `resume` can retry them
-                run_files.write_status(
-                    job.run_dir,
-                    {
-                        "num": job.num,
-                        "state": State.FAILED.value,
-                        "attempt": _attempt(job.run_dir),
-                        "reason": f"not submitted: {exc}",
-                    },
-                )
-            raise
+        submission = self.submit_files(submit_dir, script, nums, tag, logs, jobs)
         submissions.record_submission(
             sweep_dir,
             {
@@ -181,6 +170,52 @@ class ClusterBackend:
             },
         )
         return submission
+
+    def prepare_submit_dir(self, submit_dir: Path, logs: Path, pack: bool = False) -> Path:
+        """Make the submit and logs folders and copy the runner (with the protocol it loads,
+        and the pack runner for packs) into the submit folder; returns the logs folder."""
+        submit_dir.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(parents=True, exist_ok=True)  # Slurm does not create it
+        # The protocol first: a runner copy never stands without the module it loads.
+        copies = [(PROTOCOL_COPY, jobfiles.__file__), (RUNNER_COPY, runner.__file__)]
+        if pack:
+            copies.append((PACK_COPY, pack_runner.__file__))
+        for name, source in copies:
+            jobfiles.atomic_write_bytes(submit_dir / name, Path(source).read_bytes())
+        hooks = submit_dir / runner.HOOKS.name  # the runner copy finds them beside itself
+        hooks.mkdir(exist_ok=True)
+        for hook in runner.HOOKS.glob("*.py"):
+            jobfiles.atomic_write_bytes(hooks / hook.name, hook.read_bytes())
+        return logs
+
+    def submit_files(
+        self,
+        submit_dir: Path,
+        script: Path,
+        nums: Sequence[int],
+        tag: int,
+        logs: Path,
+        jobs: Sequence[JobRef],
+    ) -> Submission:
+        """Render, write and submit the `tag`-th submission of `nums` (job or pack numbers);
+        if it fails, every job in `jobs` is recorded as not submitted (so `resume` retries)."""
+        files = self.render(submit_dir, script, nums, tag, logs)
+        try:
+            for name, text in files.items():
+                layout.atomic_write_text(submit_dir / name, text)
+            return self.submit(submit_dir, files, nums)
+        except Exception as exc:
+            for job in jobs:  # never launched: say so, so `resume` can retry them
+                run_files.write_status(
+                    job.run_dir,
+                    {
+                        "num": job.num,
+                        "state": State.FAILED.value,
+                        "attempt": _attempt(job.run_dir),
+                        "reason": f"not submitted: {exc}",
+                    },
+                )
+            raise
 
     def poll(self, sweep_dir: Path, job_ids: Mapping[int, str]) -> dict[int, Observation]:
         return self.observe(sweep_dir, job_ids) if job_ids else {}

@@ -37,10 +37,12 @@ from sweeper_cli.errors import BackendFailure
 from sweeper_cli.launch.backends.base import Observation, Submission
 from sweeper_cli.launch.backends.cluster import ClusterBackend
 from sweeper_cli.launch.backends.commands import SUBMIT_TIMEOUT, first_line, run_scheduler
+from sweeper_cli.launch.backends.jobscript import unit
 from sweeper_cli.project.profiles import Profile
 from sweeper_cli.project.resources import time_seconds
 from sweeper_cli.project.submit_lines import htcondor_defaults_given
 from sweeper_cli.states import Cause, State
+from sweeper_cli.store import submissions
 
 _EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) \S+ \S+ ?(.*)$")
 _RETURN = re.compile(r"return value (-?\d+)")
@@ -98,7 +100,8 @@ def render_submit(
     logs = logs or submit_dir
     given = htcondor_defaults_given(profile.extra)
     lines = [
-        f"# thesis-sweep submission of {sweep_name}: one job per line of {items.name}",
+        f"# thesis-sweep submission of {sweep_name}: one {unit(job_script)} per line of "
+        f"{items.name}",
         *([] if "universe" in given else ["universe = vanilla"]),
         f"executable = {job_script}",
         "arguments = $(num)",
@@ -303,7 +306,10 @@ class HTCondorBackend(ClusterBackend):
         """The event logs first; for jobs they do not mention, one condor_q, then one
         condor_history for what the queue no longer holds."""
         events: dict[str, Observation] = {}
-        for log in sorted((sweep_dir / "submit").glob("events-*.log")):
+        logs = sorted((sweep_dir / "submit").glob("events-*.log"))
+        # A submission over several sweeps (a campaign) keeps its event log in its own folder.
+        logs += [Path(s.event_log) for s in submissions.read_submissions(sweep_dir) if s.event_log]
+        for log in dict.fromkeys(logs):
             try:
                 events.update(parse_event_log(log.read_text(errors="replace")))
             except OSError:

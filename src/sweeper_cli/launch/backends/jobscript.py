@@ -14,6 +14,10 @@ process (this script), so the script forwards SIGTERM/SIGINT to the runner; Slur
 every process of the job, so there the script only waits. The teardown blocks run after
 the runner whatever its exit (in `THESIS_SWEEP_EXIT_CODE`), and the script exits with the
 runner's code, which is the app's.
+
+A submission of packs (several jobs one after another in one scheduler job) gets a script
+of its own, `pack-<k>.sh`, the same but for its last line: the pack runner (submit/pack.py)
+runs pack number $1 of `packs-<k>.json`.
 """
 
 from __future__ import annotations
@@ -26,14 +30,34 @@ from sweeper_cli.project.profiles import Profile
 JOB_SCRIPT = "job.sh"
 RUNNER_COPY = "runner.py"
 PROTOCOL_COPY = "jobfiles.py"  # the job-file protocol the runner copy loads beside it
+PACK_COPY = "pack.py"  # the pack runner (several jobs in one scheduler job)
 
 
-def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
+def render_job_script(
+    profile: Profile, python: str, sweep_dir: Path, packs: Path | None = None
+) -> str:
+    """The job script of a sweep (`$1`: a job number), or with `packs` the script of one
+    submission of packs (`$1`: a pack number in that packs file; its copies of the runner
+    and the pack runner lie beside it)."""
     submit = sweep_dir / "submit"
+    if packs is None:
+        about = "runs job number $1 of the sweep whose folder is below."
+        again = "bash job.sh <job number>"
+        runner = (
+            f"{shlex.quote(python)} {shlex.quote(str(submit / RUNNER_COPY))} "
+            f'--sweep-dir {shlex.quote(str(sweep_dir))} --job "$1"'
+        )
+    else:
+        about = f"runs pack number $1 of {packs.name}, its jobs one after another."
+        again = f"bash {packs.stem.replace('packs-', 'pack-')}.sh <pack number>"
+        runner = (
+            f"{shlex.quote(python)} {shlex.quote(str(packs.parent / PACK_COPY))} "
+            f'{shlex.quote(str(packs))} "$1"'
+        )
     lines = [
         "#!/bin/bash",
-        "# thesis-sweep job script: runs job number $1 of the sweep whose folder is below.",
-        "# Re-runnable by hand: bash job.sh <job number>",
+        f"# thesis-sweep job script: {about}",
+        f"# Re-runnable by hand: {again}",
         "set -eo pipefail",
     ]
     if profile.setup:
@@ -42,10 +66,6 @@ def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
     lines.extend(f"export {key}={shlex.quote(value)}" for key, value in profile.env.items())
     if profile.checkpoint_exit_code:
         lines.append(f"export THESIS_SWEEP_CHECKPOINT_EXIT_CODE={profile.checkpoint_exit_code}")
-    runner = (
-        f"{shlex.quote(python)} {shlex.quote(str(submit / RUNNER_COPY))} "
-        f'--sweep-dir {shlex.quote(str(sweep_dir))} --job "$1"'
-    )
     if not profile.teardown:
         lines.append(f"exec {runner}")
         return "\n".join(lines) + "\n"
@@ -64,6 +84,11 @@ def render_job_script(profile: Profile, python: str, sweep_dir: Path) -> str:
         'exit "$code"',
     ]
     return "\n".join(lines) + "\n"
+
+
+def unit(job_script: Path) -> str:
+    """What one scheduler task of a submission runs: a job, or a pack (`pack-<k>.sh`)."""
+    return "pack" if job_script.name.startswith("pack-") else "job"
 
 
 def check_setup(profile: Profile) -> None:
@@ -88,10 +113,10 @@ def check_setup(profile: Profile) -> None:
                 )
 
 
-def write_job_script(submit_dir: Path, text: str) -> Path:
+def write_job_script(submit_dir: Path, text: str, name: str = JOB_SCRIPT) -> Path:
     from sweeper_cli.store import layout
 
-    path = submit_dir / JOB_SCRIPT
+    path = submit_dir / name
     layout.atomic_write_text(path, text)
     path.chmod(0o755)
     return path

@@ -85,6 +85,7 @@ class _Running:
     job: JobRef
     popen: Any
     wait: Callable[[], int]
+    key: int  # unique in the launch (job numbers repeat when jobs of several sweeps run)
     gpus: tuple[str, ...] = ()
     last_words: list[str] = field(default_factory=list)
 
@@ -127,13 +128,13 @@ class LocalBackend:
         """Local jobs get their paths as argv and environment: nothing to refuse."""
 
     def _start(
-        self, job: JobRef, gpus: tuple[str, ...], events: queue.Queue[tuple[str, int]]
+        self, key: int, job: JobRef, gpus: tuple[str, ...], events: queue.Queue[tuple[str, int]]
     ) -> None:
         extra = {"CUDA_VISIBLE_DEVICES": ",".join(gpus)} if self.pool is not None else {}
         starts = self.starts
         if starts is not None and not starts.gone.is_set():
-            warm = starts.start(job.num, job.run_dir, extra)
-            entry = _Running(job, warm, lambda: warm.wait(starts.gone), gpus)
+            warm = starts.start(key, job.run_dir, extra)
+            entry = _Running(job, warm, lambda: warm.wait(starts.gone), key, gpus)
         else:
             # Its own session: a terminal's Ctrl-C reaches only thesis-sweep, which then
             # stops the jobs itself.
@@ -146,8 +147,8 @@ class LocalBackend:
                 start_new_session=os.name == "posix",
                 creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
             )
-            entry = _Running(job, popen, popen.wait, gpus)
-        self._running[job.num] = entry
+            entry = _Running(job, popen, popen.wait, key, gpus)
+        self._running[key] = entry
         threading.Thread(target=self._listen, args=(entry, events), daemon=True).start()
 
     @staticmethod
@@ -157,14 +158,14 @@ class LocalBackend:
         for raw in entry.popen.stdout:
             line = raw.decode("utf-8", "replace").strip()
             if line.startswith(jobfiles.STARTED):
-                events.put(("started", entry.job.num))
+                events.put(("started", entry.key))
             elif line:
                 entry.last_words = [*entry.last_words[-4:], line]
         entry.wait()
-        events.put(("ended", entry.job.num))
+        events.put(("ended", entry.key))
 
-    def _ended(self, num: int) -> Event:
-        entry = self._running.pop(num)
+    def _ended(self, key: int) -> Event:
+        entry = self._running.pop(key)
         if self.pool is not None:
             self.pool.give(entry.gpus)
         code = entry.popen.returncode
@@ -178,25 +179,27 @@ class LocalBackend:
         if said.startswith("thesis-sweep runner: "):
             said = said.split(": ", 2)[-1]  # drop the prefix and the run dir
         if code == jobfiles.EXIT_NOT_STARTED:
-            return Event("finished", job.num, view.state.value, said or view.reason)
+            return Event("finished", job.num, view.state.value, said or view.reason, job.run_dir)
         if view.state.is_terminal() and view.state is not State.LOST:
             detail = view.signal or (
                 f"exit {view.exit_code}" if view.exit_code is not None else view.reason
             )
-            return Event("finished", job.num, view.state.value, detail)
+            if view.state is State.FAILED and view.exit_code == 0:
+                detail = view.reason  # exited 0, but not a success (its success files)
+            return Event("finished", job.num, view.state.value, detail, job.run_dir)
         if code < 0:
             why = f"its runner was killed ({signal.Signals(-code).name}); its app was stopped"
         else:
             why = said or f"its runner ended with code {code}"
-        return Event("finished", job.num, State.LOST.value, why)
+        return Event("finished", job.num, State.LOST.value, why, job.run_dir)
 
-    def _stop_all(self, pending: deque[JobRef], sig: int, reason: str) -> None:
+    def _stop_all(self, pending: deque[tuple[int, JobRef]], sig: int, reason: str) -> None:
         for entry in self._running.values():
             request_cancel(entry.job, reason)
             with contextlib.suppress(OSError):
                 entry.popen.send_signal(sig)
         while pending:
-            request_cancel(pending.popleft(), f"not started: {reason}")
+            request_cancel(pending.popleft()[1], f"not started: {reason}")
 
     def _open_warm(self, sweep_dir: Path, on_event: EventSink) -> None:
         """Have the job-start server ready when warm starts are on and the app allows them."""
@@ -229,7 +232,7 @@ class LocalBackend:
             self.starts = None
 
     def _launch(self, jobs: Sequence[JobRef], on_event: EventSink) -> None:
-        pending = deque(jobs)
+        pending = deque(enumerate(jobs))
         events: queue.Queue[tuple[str, int]] = queue.Queue()
         interrupts: list[KeyboardInterrupt] = []
         failed_fast = False
@@ -239,26 +242,30 @@ class LocalBackend:
                     gpus = self.pool.take() if self.pool is not None else ()
                     if gpus is None:
                         break  # every GPU seat is taken: wait for a job to end
-                    job = pending.popleft()
+                    key, job = pending.popleft()
                     request = jobfiles.cancel_request(layout.sweep_meta(job.run_dir))
                     if jobfiles.cancels(request, next_attempt(job.run_dir)):
                         if self.pool is not None:
                             self.pool.give(gpus)
                         why = str((request or {}).get("reason") or "cancelled before it started")
-                        on_event(Event("finished", job.num, State.CANCELLED.value, why))
+                        on_event(
+                            Event("finished", job.num, State.CANCELLED.value, why, job.run_dir)
+                        )
                         continue
-                    self._start(job, gpus, events)
+                    self._start(key, job, gpus, events)
                 if not self._running:
                     continue
-                kind, num = events.get()
+                kind, key = events.get()
                 if kind == "started":
-                    on_event(Event("started", num))
+                    started = self._running[key].job
+                    on_event(Event("started", started.num, run_dir=started.run_dir))
                     continue
-                event = self._ended(num)
+                event = self._ended(key)
                 on_event(event)
                 if self.fail_fast and event.state != State.SUCCEEDED.value and not failed_fast:
                     failed_fast = True
-                    self._stop_all(pending, signal.SIGTERM, f"--fail-fast (job {num} failed)")
+                    why = f"--fail-fast (job {event.num} failed)"
+                    self._stop_all(pending, signal.SIGTERM, why)
             except KeyboardInterrupt as exc:
                 interrupts.append(exc)
                 what = "terminated (SIGTERM)" if _is_sigterm(exc) else "interrupted (Ctrl-C)"

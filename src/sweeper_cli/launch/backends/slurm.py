@@ -27,6 +27,7 @@ from sweeper_cli.errors import BackendFailure
 from sweeper_cli.launch.backends.base import Observation, Submission
 from sweeper_cli.launch.backends.cluster import ClusterBackend, compress
 from sweeper_cli.launch.backends.commands import SUBMIT_TIMEOUT, first_line, run_scheduler
+from sweeper_cli.launch.backends.jobscript import unit
 from sweeper_cli.project.profiles import Profile
 from sweeper_cli.states import Cause, State
 
@@ -89,7 +90,8 @@ def render_sbatch(
     lines += [f"#SBATCH {flag}={value}" for flag, value in options.items() if value]
     lines += [line if line.startswith("#SBATCH") else f"#SBATCH {line}" for line in profile.extra]
     lines += [
-        "# Each array task runs one job of the sweep: the task id is the job number.",
+        f"# Each array task runs one {unit(job_script)} of the sweep: the task id is the "
+        f"{unit(job_script)} number.",
         'export THESIS_SWEEP_SCHEDULER_ID="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
         f'exec /bin/bash {shlex.quote(str(job_script))} "$SLURM_ARRAY_TASK_ID"',
     ]
